@@ -1,0 +1,3 @@
+from stockup.cli.app import main
+
+raise SystemExit(main())

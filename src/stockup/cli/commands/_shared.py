@@ -1,0 +1,46 @@
+"""Helpers the command modules share: passphrase sources, the store, secrets input."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+
+from stockup.errors import UsageError
+from stockup.passphrase import PassphraseSource
+from stockup.secret import Secret
+from stockup.store import Store
+from stockup.vault import Credentials
+
+
+def passphrase_source(args: argparse.Namespace, *, confirm: bool = False) -> PassphraseSource:
+    return PassphraseSource(
+        command=args.passphrase_command,
+        file=Path(args.passphrase_file) if args.passphrase_file else None,
+        confirm=confirm,
+    )
+
+
+def store() -> Store:
+    return Store()
+
+
+def read_credentials(user: str | None, password_stdin: bool) -> Credentials:
+    """Username from ``--user`` or a prompt; password from stdin or getpass, never argv."""
+    interactive = sys.stdin is not None and sys.stdin.isatty()
+    if user is None:
+        if not interactive:
+            raise UsageError("give the username with --user (no terminal to ask on)")
+        user = input("Username: ").strip()
+    if not user:
+        raise UsageError("the username must not be empty")
+    if password_stdin:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    elif interactive:
+        password = getpass.getpass(f"Password for {user}: ")
+    else:
+        raise UsageError("no terminal to ask for the password: pipe it with --password-stdin")
+    if not password:
+        raise UsageError("the password must not be empty")
+    return Credentials(username=user, password=Secret(password))

@@ -1,0 +1,144 @@
+"""`stockup account add|list|show|password|remove`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from stockup.catalogue import PROTOCOLS, get_agency
+from stockup.cli import output
+from stockup.cli.commands._shared import passphrase_source, read_credentials, store
+from stockup.config import Account
+from stockup.store import AccountOptions, build_account
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser("account", help="add, list, show, test or remove accounts")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    add = actions.add_parser("add", parents=[common], help="add an agency account")
+    add.add_argument("name", help="a short name for the account, e.g. ss or adobe")
+    add.add_argument("--agency", required=True, help="agency id (see `stockup agencies`)")
+    add.add_argument("--user", help="login name (asked for when omitted)")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin's first line"
+    )
+    add.add_argument("--host", help="server host (default: the agency's)")
+    add.add_argument("--port", type=int, help="server port (default: the protocol's)")
+    add.add_argument("--protocol", choices=PROTOCOLS, help="default: the agency's most secure")
+    add.add_argument("--remote-dir", help="upload into this folder instead of the agency's")
+    add.add_argument("--ca-file", metavar="PEM", help="trust this CA for FTPS (private servers)")
+    add.add_argument("--pin-sha256", metavar="HEX", help="accept only this certificate (SHA-256)")
+    add.add_argument("--connections", type=int, help="parallel connections for this account")
+    add.add_argument("--active", action="store_true", help="FTP active mode (default passive)")
+    add.add_argument(
+        "--no-rename", action="store_true", help="write in place: for servers that forbid rename"
+    )
+    add.add_argument("--login", choices=("password", "key", "agent"), default="password")
+    add.add_argument("--key-file", help="SSH private key for --login key")
+    add.add_argument(
+        "--allow-plaintext",
+        action="store_true",
+        help="allow plain FTP, which sends the password in clear text",
+    )
+    add.set_defaults(handler=run_add)
+
+    list_ = actions.add_parser("list", help="list accounts (no secrets)")
+    list_.add_argument("--json", action="store_true", help="print JSON")
+    list_.set_defaults(handler=run_list)
+
+    show = actions.add_parser("show", help="show one account (no secrets)")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(handler=run_show)
+
+    password = actions.add_parser(
+        "password", parents=[common], help="enter an account's login again"
+    )
+    password.add_argument("name")
+    password.add_argument("--user", help="login name (asked for when omitted)")
+    password.add_argument("--password-stdin", action="store_true")
+    password.set_defaults(handler=run_password)
+
+    remove = actions.add_parser("remove", parents=[common], help="remove an account")
+    remove.add_argument("name")
+    remove.set_defaults(handler=run_remove)
+
+
+def plaintext_warning(account: Account) -> None:
+    if account.protocol == "ftp":
+        output.warning(
+            f"account {account.name} uses plain FTP: the password goes to {account.host} "
+            "in clear text"
+        )
+
+
+def run_add(args: argparse.Namespace) -> int:
+    options = AccountOptions(
+        agency=args.agency,
+        host=args.host,
+        port=args.port,
+        protocol=args.protocol,
+        remote_dir=args.remote_dir,
+        ca_file=args.ca_file,
+        pin_sha256=args.pin_sha256,
+        connections=args.connections,
+        allow_plaintext=args.allow_plaintext,
+        passive=not args.active,
+        rename=not args.no_rename,
+        login=args.login,
+        key_file=args.key_file,
+    )
+    account = build_account(args.name, options)
+    agency = get_agency(account.agency)
+    if agency.credential == "separate" and sys.stdin.isatty():
+        output.info(f"{agency.name}: {agency.credential_hint}")
+    plaintext_warning(account)
+    credentials = read_credentials(args.user, args.password_stdin)
+    store().add_account(account, credentials, passphrase_source(args))
+    output.info(f"Added account {account.name}: {account.endpoint} ({account.security}).")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    accounts = list(store().config().accounts.values())
+    if args.json:
+        output.print_json([account.to_json() for account in accounts])
+        return 0
+    if not accounts:
+        output.info("No accounts yet: stockup account add NAME --agency ID")
+        return 0
+    output.table(
+        "Accounts",
+        ["name", "agency", "endpoint", "security"],
+        [[a.name, a.agency, a.endpoint, a.security] for a in accounts],
+    )
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    account = store().config().get(args.name)
+    if args.json:
+        output.print_json(account.to_json())
+        return 0
+    for key, value in account.to_json().items():
+        if value not in (None, "", {}):
+            output.info(f"{key:16} {value}")
+    output.info(f"{'password':16} (in the vault)")
+    return 0
+
+
+def run_password(args: argparse.Namespace) -> int:
+    target = store()
+    account = target.config().get(args.name)
+    credentials = read_credentials(args.user, args.password_stdin)
+    target.set_credentials(account.name, credentials, passphrase_source(args))
+    output.info(f"Saved the new login of {account.name} for {account.endpoint}.")
+    return 0
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    store().remove_account(args.name, passphrase_source(args))
+    output.info(f"Removed account {args.name} and its secrets.")
+    return 0

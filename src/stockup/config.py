@@ -1,0 +1,146 @@
+"""Non-secret settings: the accounts, in a TOML file. Secrets live only in the vault."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from stockup.catalogue import DEFAULT_PORTS, PROTOCOLS, SECURITY
+from stockup.errors import ConfigError, UnknownAccount, UsageError
+from stockup.fsutil import atomic_write
+
+CONFIG_VERSION = 1
+ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+LOGIN_METHODS = ("password", "key", "agent")
+
+
+def check_account_name(name: str) -> str:
+    if not ACCOUNT_NAME.match(name):
+        raise UsageError(
+            f"invalid account name {name!r}: use letters, digits, '_', '.', '-' (max 64)"
+        )
+    return name
+
+
+def normalise_pin(pin: str) -> str:
+    """A SHA-256 certificate fingerprint as 64 lowercase hex digits (colons allowed)."""
+    hex_digits = pin.replace(":", "").strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", hex_digits):
+        raise UsageError("--pin-sha256 takes a SHA-256 fingerprint: 64 hex digits, colons allowed")
+    return hex_digits
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    agency: str
+    protocol: str
+    host: str
+    port: int
+    remote_dir: str = ""
+    connections: int | None = None
+    allow_plaintext: bool = False
+    ca_file: str | None = None
+    pin_sha256: str | None = None
+    passive: bool = True
+    rename: bool = True
+    login: str = "password"
+    key_file: str | None = None
+    folders: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_account_name(self.name)
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(
+                f"account {self.name!r}: unknown protocol {self.protocol!r} "
+                f"(use one of {', '.join(PROTOCOLS)})"
+            )
+        if not self.host or any(c.isspace() or c in "/@" for c in self.host):
+            raise ConfigError(f"account {self.name!r}: invalid host {self.host!r}")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"account {self.name!r}: port must be 1-65535")
+        if self.connections is not None and not 1 <= self.connections <= 32:
+            raise ConfigError(f"account {self.name!r}: connections must be 1-32")
+        if self.login not in LOGIN_METHODS:
+            raise ConfigError(f"account {self.name!r}: login must be one of {LOGIN_METHODS}")
+        if self.protocol == "ftp" and not self.allow_plaintext:
+            raise ConfigError(
+                f"account {self.name!r} uses plain FTP, which sends the password in clear, "
+                "but was not opted in with --allow-plaintext"
+            )
+
+    @property
+    def endpoint(self) -> str:
+        """What the vault binds the password to: ``protocol://host:port``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.protocol}://{host.lower()}:{self.port}"
+
+    @property
+    def security(self) -> str:
+        return SECURITY[self.protocol]
+
+    @property
+    def default_port(self) -> int:
+        return DEFAULT_PORTS[self.protocol]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["endpoint"] = self.endpoint
+        data["security"] = self.security
+        return data
+
+    def _to_toml(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "name" and v not in (None, {})}
+
+    @classmethod
+    def _from_toml(cls, name: str, data: Any) -> Account:
+        known = {f.name for f in fields(cls)} - {"name"}
+        if not isinstance(data, dict) or not set(data) <= known:
+            extra = set(data) - known if isinstance(data, dict) else set()
+            raise ConfigError(f"account {name!r}: unknown settings {sorted(extra)} in config")
+        try:
+            return cls(name=name, **data)
+        except TypeError as exc:
+            raise ConfigError(f"account {name!r}: incomplete settings in config ({exc})") from None
+
+
+@dataclass
+class Config:
+    accounts: dict[str, Account] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> Config:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+        version = data.get("version", CONFIG_VERSION)
+        if version != CONFIG_VERSION:
+            raise ConfigError(f"config {path} has version {version!r}; upgrade stockup")
+        accounts = data.get("accounts", {})
+        if not isinstance(accounts, dict):
+            raise ConfigError(f"config {path}: [accounts] must be a table")
+        return cls({name: Account._from_toml(name, value) for name, value in accounts.items()})
+
+    def save(self, path: Path) -> None:
+        document = {
+            "version": CONFIG_VERSION,
+            "accounts": {name: a._to_toml() for name, a in sorted(self.accounts.items())},
+        }
+        atomic_write(path, tomli_w.dumps(document).encode("utf-8"))
+
+    def get(self, name: str) -> Account:
+        try:
+            return self.accounts[name]
+        except KeyError:
+            known = ", ".join(sorted(self.accounts)) or "none yet"
+            raise UnknownAccount(f"no account named {name!r} (accounts: {known})") from None

@@ -1,0 +1,166 @@
+"""One exception tree for the whole of stockup.
+
+Every error a user can cause or meet derives from :class:`StockupError`; its
+message is one line meant for the user, and never contains a secret. The CLI
+prints that line and exits with the error's :attr:`exit_code`.
+
+    StockupError
+    ├── UsageError                bad arguments or input (exit 2)
+    │   ├── ConfigError           unreadable or invalid config file
+    │   ├── UnknownAgency
+    │   ├── UnknownAccount
+    │   ├── AccountExists
+    │   └── PlaintextRefused      plain FTP without --allow-plaintext
+    ├── PassphraseUnavailable     no passphrase source (exit 3)
+    ├── VaultError                (exit 3)
+    │   ├── VaultMissing / VaultExists
+    │   ├── WrongPassphrase
+    │   ├── VaultCorrupt          damaged, truncated or tampered file
+    │   ├── VaultVersionError     written by a newer stockup
+    │   ├── VaultLocked           another stockup holds the lock
+    │   ├── EndpointChanged       account host/port/protocol edited since saved
+    │   └── KeychainError         no usable OS keychain
+    └── TransportError            talking to a server (exit 4); ``retryable``
+        ├── retryable: ConnectFailed, TransferTimeout, ConnectionLost,
+        │              TemporaryServerError
+        └── final:     NameNotResolved, AuthenticationFailed,
+                       CertificateError, HostKeyUnknown, HostKeyChanged,
+                       PermissionDenied, QuotaExceeded, ServerError
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILURE = 1
+    USAGE = 2
+    VAULT = 3
+    TRANSPORT = 4
+    INTERRUPTED = 130
+
+
+class StockupError(Exception):
+    exit_code: ExitCode = ExitCode.FAILURE
+
+
+class UsageError(StockupError):
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(UsageError):
+    pass
+
+
+class UnknownAgency(UsageError):
+    pass
+
+
+class UnknownAccount(UsageError):
+    pass
+
+
+class AccountExists(UsageError):
+    pass
+
+
+class PlaintextRefused(UsageError):
+    pass
+
+
+class PassphraseUnavailable(StockupError):
+    exit_code = ExitCode.VAULT
+
+
+class VaultError(StockupError):
+    exit_code = ExitCode.VAULT
+
+
+class VaultMissing(VaultError):
+    pass
+
+
+class VaultExists(VaultError):
+    pass
+
+
+class WrongPassphrase(VaultError):
+    pass
+
+
+class VaultCorrupt(VaultError):
+    pass
+
+
+class VaultVersionError(VaultError):
+    pass
+
+
+class VaultLocked(VaultError):
+    pass
+
+
+class EndpointChanged(VaultError):
+    pass
+
+
+class KeychainError(VaultError):
+    pass
+
+
+class TransportError(StockupError):
+    """A failure talking to a server. ``retryable`` tells the engine whether
+    trying again (resuming from the remote partial size) can help."""
+
+    exit_code = ExitCode.TRANSPORT
+    retryable = False
+
+
+class ConnectFailed(TransportError):
+    retryable = True
+
+
+class TransferTimeout(TransportError):
+    retryable = True
+
+
+class ConnectionLost(TransportError):
+    retryable = True
+
+
+class TemporaryServerError(TransportError):
+    retryable = True
+
+
+class NameNotResolved(TransportError):
+    pass
+
+
+class AuthenticationFailed(TransportError):
+    pass
+
+
+class CertificateError(TransportError):
+    pass
+
+
+class HostKeyUnknown(TransportError):
+    pass
+
+
+class HostKeyChanged(TransportError):
+    pass
+
+
+class PermissionDenied(TransportError):
+    pass
+
+
+class QuotaExceeded(TransportError):
+    pass
+
+
+class ServerError(TransportError):
+    pass

@@ -1,0 +1,62 @@
+"""Where stockup keeps its files.
+
+Everything comes from platformdirs, except when ``STOCKUP_HOME`` is set: then
+config, vault and state all live under that one directory (tests and portable
+installs use it).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "stockup"
+
+
+@dataclass(frozen=True)
+class Paths:
+    config_dir: Path
+    data_dir: Path
+    state_dir: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.toml"
+
+    @property
+    def vault_file(self) -> Path:
+        return self.data_dir / "vault.json"
+
+    @property
+    def lock_file(self) -> Path:
+        """One lock guards every read-modify-write of the vault and the config."""
+        return self.data_dir / "vault.lock"
+
+    @property
+    def known_hosts_file(self) -> Path:
+        return self.state_dir / "known_hosts"
+
+    @property
+    def journal_file(self) -> Path:
+        return self.state_dir / "journal.sqlite3"
+
+
+def default_paths() -> Paths:
+    home = os.environ.get("STOCKUP_HOME")
+    if home:
+        root = Path(home).expanduser().absolute()
+        return Paths(config_dir=root, data_dir=root, state_dir=root / "state")
+    return Paths(
+        config_dir=Path(platformdirs.user_config_dir(APP_NAME)),
+        data_dir=Path(platformdirs.user_data_dir(APP_NAME)),
+        state_dir=Path(platformdirs.user_state_dir(APP_NAME)),
+    )
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) readable by the owner only."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,312 @@
+"""The real `stockup` entry point in subprocesses: init, accounts, passphrases, errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stockup.errors import EndpointChanged
+from stockup.passphrase import PassphraseSource
+from stockup.paths import Paths
+from stockup.store import Store
+from tests.conftest import PASSPHRASE
+from tests.support.cli import Cli, Result
+from tests.support.secrets_scan import files_under, find_secret
+
+PASSWORD = "Sup3r-Secret-Agency-Pw!"
+
+
+def assert_one_line_error(result: Result, code: int, text: str) -> None:
+    assert result.returncode == code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    assert text in lines[0]
+
+
+def add_sftp(cli: Cli, name: str = "adobe", password: str = PASSWORD) -> Result:
+    return cli.ok(
+        "account",
+        "add",
+        name,
+        "--agency",
+        "adobestock",
+        "--user",
+        "me",
+        "--password-stdin",
+        input=password + "\n",
+    )
+
+
+def test_init_creates_private_vault_and_refuses_second(cli: Cli, home: Path) -> None:
+    cli.ok("init")
+    vault = home / "vault.json"
+    assert vault.stat().st_mode & 0o777 == 0o600
+    assert home.stat().st_mode & 0o777 == 0o700
+    before = vault.read_bytes()
+    assert_one_line_error(cli("init"), 3, "already exists")
+    assert vault.read_bytes() == before
+
+
+def test_account_lifecycle_and_security_column(cli: Cli, home: Path) -> None:
+    cli.ok("init")
+    add_sftp(cli)
+    plain = cli(
+        "account",
+        "add",
+        "dt",
+        "--agency",
+        "dreamstime",
+        "--user",
+        "123",
+        "--password-stdin",
+        input="dt-password\n",
+    )
+    assert_one_line_error(plain, 2, "--allow-plaintext")
+    opted = cli.ok(
+        "account",
+        "add",
+        "dt",
+        "--agency",
+        "dreamstime",
+        "--user",
+        "123",
+        "--password-stdin",
+        "--allow-plaintext",
+        input="dt-password\n",
+    )
+    assert "clear text" in opted.stderr and "upload.dreamstime.com" in opted.stderr
+
+    listing = cli.ok("account", "list").stdout
+    assert "SFTP (encrypted)" in listing
+    assert "plain FTP: password sent in clear" in listing
+    shown = cli.ok("account", "show", "adobe").stdout
+    assert "sftp://sftp.contributor.adobestock.com:22" in shown
+
+    import json
+
+    data = json.loads(cli.ok("account", "list", "--json").stdout)
+    assert {a["name"] for a in data} == {"adobe", "dt"}
+    assert {a["protocol"] for a in data} == {"sftp", "ftp"}
+
+    cli.ok("account", "remove", "dt")
+    assert "dt" not in cli.ok("account", "list").stdout
+    assert_one_line_error(cli("account", "remove", "dt"), 2, "no account named 'dt'")
+
+
+def test_custom_agency_needs_host_and_protocol(cli: Cli) -> None:
+    cli.ok("init")
+    result = cli("account", "add", "x", "--agency", "custom", "--user", "u", "--password-stdin")
+    assert_one_line_error(result, 2, "--host and --protocol")
+    assert_one_line_error(
+        cli("account", "add", "x", "--agency", "nope", "--user", "u", "--password-stdin"),
+        2,
+        "unknown agency 'nope'",
+    )
+
+
+def test_wrong_passphrase_changes_nothing(cli: Cli, home: Path) -> None:
+    cli.ok("init")
+    add_sftp(cli)
+    snapshot = {p: p.read_bytes() for p in home.rglob("*") if p.is_file()}
+    result = cli(
+        "account",
+        "add",
+        "ss",
+        "--agency",
+        "shutterstock",
+        "--user",
+        "u",
+        "--password-stdin",
+        input="pw\n",
+        env={"STOCKUP_PASSPHRASE": "not-the-passphrase"},
+    )
+    assert_one_line_error(result, 3, "wrong passphrase")
+    assert {p: p.read_bytes() for p in home.rglob("*") if p.is_file()} == snapshot
+
+
+def test_no_passphrase_source_names_the_options(home: Path) -> None:
+    result = Cli(home=home)("init")
+    assert_one_line_error(result, 3, "--passphrase-command")
+    assert "--passphrase-file" in result.stderr and "STOCKUP_PASSPHRASE" in result.stderr
+
+
+def test_passphrase_file_and_command(home: Path, tmp_path: Path) -> None:
+    secret_file = tmp_path / "pp"
+    secret_file.write_text("file passphrase\n")
+    cli = Cli(home=home)
+    cli.ok("init", "--passphrase-file", str(secret_file))
+    command = f"{sys.executable} -c \"print('file passphrase')\""
+    add = cli(
+        "account",
+        "add",
+        "a",
+        "--agency",
+        "adobestock",
+        "--user",
+        "u",
+        "--password-stdin",
+        "--passphrase-command",
+        command,
+        input="pw\n",
+    )
+    assert add.returncode == 0, add.output
+    failing = cli("account", "remove", "a", "--passphrase-command", "false")
+    assert_one_line_error(failing, 3, "exited with status 1")
+    empty = cli("account", "remove", "a", "--passphrase-command", "true")
+    assert_one_line_error(empty, 3, "printed nothing")
+    via_env = cli("account", "remove", "a", env={"STOCKUP_PASSPHRASE_COMMAND": command})
+    assert via_env.returncode == 0, via_env.output
+
+
+def test_passphrase_change(cli: Cli) -> None:
+    cli.ok("init")
+    add_sftp(cli)
+    cli.ok("passphrase", "change", env={"STOCKUP_NEW_PASSPHRASE": "brand new"})
+    assert_one_line_error(cli("account", "remove", "adobe"), 3, "wrong passphrase")
+    cli.ok("account", "remove", "adobe", env={"STOCKUP_PASSPHRASE": "brand new"})
+
+
+def test_damaged_vault_and_config_errors(cli: Cli, home: Path) -> None:
+    cli.ok("init")
+    add_sftp(cli)
+    vault = home / "vault.json"
+    vault.write_bytes(vault.read_bytes()[:-40])
+    assert_one_line_error(cli("account", "remove", "adobe"), 3, "damaged or truncated")
+    config = home / "config.toml"
+    config.write_text("[accounts\n")
+    assert_one_line_error(cli("account", "list"), 2, "not valid TOML")
+    config.write_text("")
+    config.chmod(0o000)
+    if subprocess.run(["id", "-u"], capture_output=True, text=True).stdout.strip() != "0":
+        assert_one_line_error(cli("account", "list"), 2, "cannot read config")
+
+
+def test_missing_vault_and_account(cli: Cli) -> None:
+    assert_one_line_error(cli("account", "remove", "x"), 3, "run `stockup init` first")
+    assert_one_line_error(cli("account", "show", "x"), 2, "no account named 'x'")
+
+
+def test_password_needs_stdin_or_terminal(cli: Cli) -> None:
+    cli.ok("init")
+    result = cli("account", "add", "a", "--agency", "adobestock", "--user", "u")
+    assert_one_line_error(result, 2, "--password-stdin")
+
+
+def test_edited_host_needs_password_again(cli: Cli, home: Path) -> None:
+    cli.ok("init")
+    add_sftp(cli)
+    config = home / "config.toml"
+    config.write_text(config.read_text().replace("sftp.contributor.adobestock.com", "evil.example"))
+    store = Store(Paths(home, home, home / "state"))
+    source = PassphraseSource(environ={"STOCKUP_PASSPHRASE": PASSPHRASE})
+    with pytest.raises(EndpointChanged, match="enter the password again"):
+        store.credentials("adobe", source)
+    cli.ok("account", "password", "adobe", "--user", "me", "--password-stdin", input="newpw\n")
+    assert store.credentials("adobe", source)[1].password.reveal() == "newpw"
+
+
+def test_two_processes_adding_at_once_keep_both(cli: Cli, home: Path) -> None:
+    cli.ok("init")
+    env = cli.base_env()
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "stockup",
+                "account",
+                "add",
+                f"acct{i}",
+                "--agency",
+                "adobestock",
+                "--user",
+                "u",
+                "--password-stdin",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        for i in range(4)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(b"pw\n", timeout=120)
+        assert proc.returncode == 0, err
+    listing = cli.ok("account", "list").stdout
+    for i in range(4):
+        assert f"acct{i}" in listing
+    store = Store(Paths(home, home, home / "state"))
+    vault = store.open_vault(PassphraseSource(environ={"STOCKUP_PASSPHRASE": PASSPHRASE}))
+    assert vault.accounts() == [f"acct{i}" for i in range(4)]
+
+
+KEYRING_FILE_BACKEND = "support.keyring_file.FileKeyring"
+
+
+def test_keychain_mode_round_trip(home: Path, tmp_path: Path) -> None:
+    cli = Cli(
+        home=home,
+        env={
+            "PYTHON_KEYRING_BACKEND": KEYRING_FILE_BACKEND,
+            "STOCKUP_TEST_KEYRING": str(tmp_path / "keyring.json"),
+        },
+    )
+    cli.ok("init", "--keychain")
+    add_sftp(cli)  # no passphrase anywhere in the environment
+    assert "adobe" in cli.ok("account", "list").stdout
+    assert_one_line_error(
+        cli("passphrase", "change", env={"STOCKUP_NEW_PASSPHRASE": "x"}), 3, "OS keychain"
+    )
+    (tmp_path / "keyring.json").write_text("{}")
+    assert_one_line_error(cli("account", "remove", "adobe"), 3, "holds no key")
+
+
+@pytest.mark.parametrize(
+    "backend,message",
+    [
+        ("keyring.backends.fail.Keyring", "no OS keychain is available"),
+        ("keyrings.alt.file.PlaintextKeyring", "does not encrypt"),
+    ],
+)
+def test_keychain_refuses_missing_or_plaintext_backend(
+    home: Path, backend: str, message: str
+) -> None:
+    result = Cli(home=home, env={"PYTHON_KEYRING_BACKEND": backend})("init", "--keychain")
+    assert_one_line_error(result, 3, message)
+    assert not (home / "vault.json").exists()
+
+
+def test_secret_scan_over_a_whole_session(cli: Cli, home: Path) -> None:
+    new_passphrase = "second passphrase ÿ"
+    cli.ok("init")
+    add_sftp(cli)
+    cli.ok("account", "list")
+    cli.ok("account", "list", "--json")
+    cli.ok("account", "show", "adobe")
+    cli.ok("account", "show", "adobe", "--json")
+    cli(
+        "account",
+        "add",
+        "adobe",
+        "--agency",
+        "adobestock",
+        "--user",
+        "me",
+        "--password-stdin",
+        input=PASSWORD + "\n",
+    )  # duplicate: an error path
+    cli("account", "remove", "adobe", env={"STOCKUP_PASSPHRASE": "not-the-passphrase"})  # another
+    cli.ok("passphrase", "change", env={"STOCKUP_NEW_PASSPHRASE": new_passphrase})
+    cli.ok("-v", "account", "remove", "adobe", env={"STOCKUP_PASSPHRASE": new_passphrase})
+    secrets = [PASSWORD, PASSPHRASE, new_passphrase]
+    outputs = {
+        f"run {i} {r.args}": (r.stdout + r.stderr).encode() for i, r in enumerate(cli.history)
+    }
+    assert find_secret(secrets, outputs) == []
+    assert find_secret(secrets, files_under(home, exclude=[home / "vault.json"])) == []
+    assert find_secret(secrets, {"vault": (home / "vault.json").read_bytes()}) == []
