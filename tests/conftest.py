@@ -18,3 +18,5 @@ def home(tmp_path: Path) -> Path:
 @pytest.fixture
 def cli(home: Path) -> Cli:
     return Cli(home=home, env={"STOCKUP_PASSPHRASE": PASSPHRASE})
+
+from tests.servers.fixtures import certs, start_server, system_user  # noqa: E402,F401

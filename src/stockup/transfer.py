@@ -1,0 +1,98 @@
+"""Sending one file safely, and testing an account's connection.
+
+A file is written under a temporary name in its target folder
+(``.NAME.stockup-part``), resumed from whatever size that has, checked for
+size, and only then renamed: no half-written file ever carries its final name.
+Accounts whose server forbids rename write in place and are still resumed and
+verified. Retrying is the engine's job, not this module's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from stockup.config import Account
+from stockup.errors import ConnectionLost
+from stockup.paths import Paths
+from stockup.transports import open_transport
+from stockup.transports.base import ConnectionInfo, ProgressCallback, Transport, join_remote
+from stockup.vault import Credentials
+
+PART_SUFFIX = ".stockup-part"
+
+
+class VerificationFailed(ConnectionLost):
+    """The remote size differs from the local size after an upload (retryable)."""
+
+
+def safe_offset(remote_size: int | None, alignment: int) -> int:
+    """Where to resume a partial file of ``remote_size`` bytes."""
+    if not remote_size:
+        return 0
+    if alignment == 1:
+        return remote_size
+    return (remote_size - 1) // alignment * alignment
+
+
+def part_name(name: str) -> str:
+    return f".{name}{PART_SUFFIX}"
+
+
+async def send_file(
+    transport: Transport,
+    local: Path,
+    remote_dir: str,
+    name: str,
+    *,
+    use_rename: bool = True,
+    resume: bool = True,
+    progress: ProgressCallback | None = None,
+) -> str:
+    """Upload ``local`` as ``remote_dir/name``; returns the final remote path."""
+    final = join_remote(remote_dir, name)
+    target = join_remote(remote_dir, part_name(name)) if use_rename else final
+    local_size = local.stat().st_size
+    await transport.ensure_dir(remote_dir)
+    existing = await transport.size(target) if resume else None
+    if existing is not None and existing > local_size:
+        await transport.remove(target)
+        existing = None
+    offset = safe_offset(existing, transport.capabilities.resume_alignment)
+    if existing is None or offset < local_size:
+        await transport.upload(local, target, offset, progress)
+    remote_size = await transport.size(target)
+    if remote_size != local_size:
+        raise VerificationFailed(
+            f"{final}: the server holds {remote_size} bytes after upload, expected {local_size}"
+        )
+    if use_rename:
+        await transport.rename(target, final)
+    return final
+
+
+@dataclass
+class AccountCheck:
+    info: ConnectionInfo
+    remote_dir: str
+    entries: list[str]
+
+
+async def check_account(
+    account: Account,
+    credentials: Credentials,
+    paths: Paths,
+    *,
+    trust_unknown_host_key: bool = False,
+) -> AccountCheck:
+    """Connect, log in and list the account's remote folder."""
+    transport = open_transport(
+        account, credentials, paths, trust_unknown_host_key=trust_unknown_host_key
+    )
+    try:
+        info = await transport.connect()
+        entries = await transport.list_dir(account.remote_dir)
+    finally:
+        await transport.close()
+    return AccountCheck(info, account.remote_dir or ".", entries)
+

@@ -1,0 +1,33 @@
+"""Transports: one module per protocol behind :class:`base.Transport`."""
+
+from __future__ import annotations
+
+from stockup.config import Account
+from stockup.paths import Paths
+from stockup.transports.base import Timeouts, Transport
+from stockup.transports.hostkeys import KnownHosts
+from stockup.vault import Credentials
+
+
+def open_transport(
+    account: Account,
+    credentials: Credentials,
+    paths: Paths,
+    *,
+    trust_unknown_host_key: bool = False,
+    timeouts: Timeouts | None = None,
+) -> Transport:
+    """A transport for ``account`` (not yet connected)."""
+    if account.protocol == "sftp":
+        from stockup.transports.sftp import SftpTransport
+
+        return SftpTransport(
+            account,
+            credentials,
+            KnownHosts(paths.known_hosts_file),
+            trust_unknown_host_key=trust_unknown_host_key,
+            timeouts=timeouts,
+        )
+    from stockup.transports.ftp import FtpTransport
+
+    return FtpTransport(account, credentials, timeouts)

@@ -1,0 +1,367 @@
+"""FTP and FTPS (explicit and implicit) on top of ftplib.
+
+ftplib is blocking, so each transport owns one worker thread and the async
+methods hand it work; progress callbacks come back to the event loop. Two
+ftplib behaviours are changed by hand, each explained where it is done: TLS
+session reuse on data connections, and EPSV before PASV.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ftplib
+import logging
+import socket
+import ssl
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from stockup.config import Account
+from stockup.errors import (
+    AuthenticationFailed,
+    CertificateError,
+    ConnectFailed,
+    ConnectionLost,
+    NameNotResolved,
+    PermissionDenied,
+    QuotaExceeded,
+    ServerError,
+    TemporaryServerError,
+    TransferTimeout,
+    TransportError,
+)
+from stockup.transports import tls
+from stockup.transports.base import (
+    Capabilities,
+    ConnectionInfo,
+    ProgressCallback,
+    Timeouts,
+    Transport,
+    split_remote,
+)
+from stockup.vault import Credentials
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+BLOCK_SIZE = 256 * 1024
+
+
+class _FtpTweaks(ftplib.FTP):
+    """Behaviour shared by plain FTP and FTPS clients."""
+
+    _epsv_refused = False
+
+    def makepasv(self) -> tuple[str, int]:
+        # ftplib sends PASV on IPv4 and EPSV only on IPv6. EPSV first is what
+        # RFC 2428 recommends and works through NAT; fall back to PASV once a
+        # server refuses it. The address in a PASV reply is ignored in favour
+        # of the control connection's peer (NAT, and FTP bounce protection).
+        peer = self.sock.getpeername()
+        if not self._epsv_refused:
+            try:
+                return ftplib.parse229(self.sendcmd("EPSV"), peer)
+            except ftplib.error_perm:
+                self._epsv_refused = True
+        _, port = ftplib.parse227(self.sendcmd("PASV"))
+        return peer[0], port
+
+
+class _PlainFTP(_FtpTweaks):
+    pass
+
+
+class _ExplicitFTPS(_FtpTweaks, ftplib.FTP_TLS):
+    def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[socket.socket, int]:
+        # Stock FTP_TLS opens every data connection with a fresh TLS session.
+        # vsftpd (require_ssl_reuse=YES, its default) and ProFTPD refuse that
+        # with "522 SSL connection failed: session reuse required" (CPython
+        # gh-63699, open since 2013): resume the control connection's session.
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            assert isinstance(self.sock, ssl.SSLSocket)
+            conn = self.context.wrap_socket(
+                conn, server_hostname=self.host, session=self.sock.session
+            )
+        return conn, size
+
+
+class _ImplicitFTPS(_ExplicitFTPS):
+    def connect(
+        self,
+        host: str = "",
+        port: int = 0,
+        timeout: float = -999,
+        source_address: tuple[str, int] | None = None,
+    ) -> str:
+        # ftplib knows only explicit FTPS (AUTH TLS); implicit FTPS speaks TLS
+        # from the first byte, so wrap the socket before reading the greeting.
+        self.host, self.port = host, port
+        if timeout != -999:
+            self.timeout = timeout
+        raw = socket.create_connection((host, port), self.timeout)
+        self.af = raw.family
+        self.sock = self.context.wrap_socket(raw, server_hostname=host)
+        self.file = self.sock.makefile("r", encoding=self.encoding)
+        self.welcome = self.getresp()
+        return self.welcome
+
+
+def reply_error(reply: str, context: str) -> TransportError:
+    """Map an FTP reply to the error tree (see stockup.errors)."""
+    code = reply[:3]
+    message = f"{context}: server replied {reply.strip()}"
+    if code in ("530", "332"):
+        return AuthenticationFailed(message)
+    if code in ("425", "426"):
+        return ConnectionLost(message)
+    if code in ("452", "552"):
+        return QuotaExceeded(message)
+    if code in ("550", "553", "532", "450"):
+        if code == "450":
+            return TemporaryServerError(message)
+        return PermissionDenied(message)
+    if code.startswith("4"):
+        return TemporaryServerError(message)
+    return ServerError(message)
+
+
+def os_error(exc: BaseException, account: Account, context: str) -> TransportError:
+    where = f"{account.host}:{account.port}"
+    if isinstance(exc, ftplib.Error):
+        return reply_error(str(exc), context)
+    if isinstance(exc, socket.gaierror):
+        return NameNotResolved(f"{account.host}: name not resolved ({exc.strerror})")
+    if isinstance(exc, ConnectionRefusedError):
+        return ConnectFailed(f"{where}: connection refused")
+    if isinstance(exc, TimeoutError):
+        return TransferTimeout(f"{where}: timed out during {context}")
+    if isinstance(exc, ssl.SSLError):
+        return ConnectionLost(f"{where}: TLS error during {context}: {exc.reason or exc}")
+    if isinstance(exc, EOFError):
+        return ConnectionLost(f"{where}: the server closed the connection during {context}")
+    return ConnectionLost(f"{where}: connection failed during {context}: {exc}")
+
+
+class FtpTransport(Transport):
+    capabilities = Capabilities(resume=True, rename=True, parallel_blocks=False)
+
+    def __init__(
+        self, account: Account, credentials: Credentials, timeouts: Timeouts | None = None
+    ) -> None:
+        self.account = account
+        self._credentials = credentials
+        self._timeouts = timeouts or Timeouts()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"stockup-ftp-{account.name}")
+        self._ftp: _PlainFTP | _ExplicitFTPS | None = None
+        self._data: socket.socket | None = None
+        self._made_dirs: set[str] = set()
+
+    # -- plumbing -----------------------------------------------------------
+
+    async def _run(self, func: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+
+    def _client(self) -> _PlainFTP | _ExplicitFTPS:
+        if self._ftp is None:
+            raise ConnectionLost(f"{self.account.host}: not connected")
+        return self._ftp
+
+    def _call(self, context: str, func: Callable[..., T], *args: Any) -> T:
+        try:
+            return func(*args)
+        except TransportError:
+            raise
+        except (ftplib.Error, OSError, EOFError) as exc:
+            raise os_error(exc, self.account, context) from None
+
+    # -- connect ------------------------------------------------------------
+
+    async def connect(self) -> ConnectionInfo:
+        if self.account.protocol == "ftp":
+            log.warning(
+                "plain FTP: the password for %s goes to %s in clear text",
+                self.account.name,
+                self.account.host,
+            )
+        return await self._run(self._connect)
+
+    def _connect(self) -> ConnectionInfo:
+        account, timeouts = self.account, self._timeouts
+        client: _PlainFTP | _ExplicitFTPS
+        if account.protocol == "ftp":
+            client = _PlainFTP(timeout=timeouts.connect)
+        else:
+            cls = _ImplicitFTPS if account.protocol == "ftps-implicit" else _ExplicitFTPS
+            client = cls(context=tls.client_context(account), timeout=timeouts.connect)
+        info = ConnectionInfo(
+            account.protocol, account.host, account.port, encrypted=account.protocol != "ftp"
+        )
+        try:
+            client.connect(account.host, account.port, timeout=timeouts.connect)
+            client.sock.settimeout(timeouts.reply)
+            if isinstance(client, _ExplicitFTPS):
+                if not isinstance(client.sock, ssl.SSLSocket):
+                    client.auth()
+                assert isinstance(client.sock, ssl.SSLSocket)
+                tls.check_pin(account, client.sock)
+                for key, value in tls.describe(client.sock).items():
+                    setattr(info, key, value)
+        except ssl.SSLCertVerificationError as exc:
+            client.close()
+            raise tls.verification_error(account, exc, self._peek_certificate()) from None
+        except CertificateError:
+            client.close()
+            raise
+        except (ftplib.Error, OSError, EOFError) as exc:
+            client.close()
+            raise os_error(exc, account, "connect") from None
+        try:
+            client.login(self._credentials.username, self._credentials.password.reveal())
+        except ftplib.error_perm as exc:
+            client.close()
+            raise AuthenticationFailed(
+                f"{account.host}: login failed for user {self._credentials.username!r} "
+                f"({str(exc).strip()})"
+            ) from None
+        except (ftplib.Error, OSError, EOFError) as exc:
+            client.close()
+            raise os_error(exc, account, "login") from None
+        self._ftp = client
+        self._call("setup", self._setup, client)
+        return info
+
+    def _setup(self, client: _PlainFTP | _ExplicitFTPS) -> None:
+        if isinstance(client, _ExplicitFTPS):
+            client.prot_p()
+        client.voidcmd("TYPE I")
+        client.set_pasv(self.account.passive)
+        client.timeout = self._timeouts.stall  # data connections: the stall timeout
+
+    def _peek_certificate(self) -> bytes | None:
+        """The rejected certificate, fetched again unverified for the error message."""
+        try:
+            if self.account.protocol == "ftps-implicit":
+                sock = socket.create_connection(
+                    (self.account.host, self.account.port), self._timeouts.connect
+                )
+                return tls.peek_certificate(sock, self.account.host)
+            probe = ftplib.FTP(timeout=self._timeouts.connect)
+            probe.connect(self.account.host, self.account.port)
+            probe.sendcmd("AUTH TLS")
+            return tls.peek_certificate(probe.sock, self.account.host)
+        except (ftplib.Error, OSError, EOFError):
+            return None
+
+    # -- file operations ----------------------------------------------------
+
+    async def ensure_dir(self, path: str) -> None:
+        await self._run(self._ensure_dir, path)
+
+    def _ensure_dir(self, path: str) -> None:
+        client = self._client()
+        parts = [p for p in path.split("/") if p]
+        prefix = "/" if path.startswith("/") else ""
+        for part in parts:
+            prefix = f"{prefix}{part}" if not prefix or prefix == "/" else f"{prefix}/{part}"
+            if prefix in self._made_dirs:
+                continue
+            try:
+                client.mkd(prefix)
+            except ftplib.error_perm:
+                pass  # exists already, or not allowed: the upload will tell
+            except (ftplib.Error, OSError, EOFError) as exc:
+                raise os_error(exc, self.account, f"MKD {prefix}") from None
+            self._made_dirs.add(prefix)
+
+    async def size(self, path: str) -> int | None:
+        return await self._run(self._size, path)
+
+    def _size(self, path: str) -> int | None:
+        try:
+            size = self._client().size(path)
+        except ftplib.error_perm as exc:
+            if str(exc).startswith("550"):
+                return None
+            raise reply_error(str(exc), f"SIZE {path}") from None
+        except (ftplib.Error, OSError, EOFError) as exc:
+            raise os_error(exc, self.account, f"SIZE {path}") from None
+        return size
+
+    async def upload(
+        self, local: Path, remote: str, offset: int = 0, progress: ProgressCallback | None = None
+    ) -> None:
+        loop = asyncio.get_running_loop()
+
+        def report(sent: int) -> None:
+            if progress is not None:
+                loop.call_soon_threadsafe(progress, sent)
+
+        await self._run(self._upload, local, remote, offset, report)
+
+    def _upload(self, local: Path, remote: str, offset: int, report: Callable[[int], None]) -> None:
+        client = self._client()
+        with local.open("rb") as source:
+            source.seek(offset)
+            command = f"STOR {remote}"
+            conn, _ = self._call(command, client.ntransfercmd, command, offset or None)
+            self._data = conn
+            try:
+                while chunk := source.read(BLOCK_SIZE):
+                    conn.sendall(chunk)
+                    report(len(chunk))
+                if isinstance(conn, ssl.SSLSocket):
+                    conn.unwrap()
+            except (OSError, EOFError) as exc:
+                conn.close()
+                raise self._data_failure(exc, command) from None
+            finally:
+                self._data = None
+                conn.close()
+        self._call(command, client.voidresp)
+
+    def _data_failure(self, exc: BaseException, command: str) -> TransportError:
+        """After a broken data connection the server's own reply on the control
+        connection (426, 451, 552 ...) says what happened: report that."""
+        client = self._client()
+        reply: str | None
+        try:
+            client.sock.settimeout(min(5.0, self._timeouts.reply))
+            reply = client.getresp()
+        except ftplib.Error as err:
+            reply = str(err)
+        except (OSError, EOFError):
+            reply = None
+        self._ftp = None  # the control connection's state is unknown: reconnect
+        client.close()
+        if reply and reply[:1] in "45":
+            return reply_error(reply, f"{command} (data connection: {exc})")
+        return os_error(exc, self.account, f"{command} data transfer")
+
+    async def rename(self, source: str, target: str) -> None:
+        await self._run(self._call, f"RNFR {source}", self._client().rename, source, target)
+
+    async def remove(self, path: str) -> None:
+        await self._run(self._call, f"DELE {path}", self._client().delete, path)
+
+    async def list_dir(self, path: str) -> list[str]:
+        names = await self._run(self._call, f"NLST {path}", self._client().nlst, path or ".")
+        return sorted(split_remote(name)[1] for name in names)
+
+    async def keepalive(self) -> None:
+        await self._run(self._call, "NOOP", self._client().voidcmd, "NOOP")
+
+    async def close(self) -> None:
+        data, client = self._data, self._ftp
+        if data is not None:  # a transfer is blocked in the worker: break it
+            data.close()
+        if client is not None and data is None:
+            try:
+                await asyncio.wait_for(self._run(client.quit), self._timeouts.reply)
+            except (ftplib.Error, OSError, EOFError, asyncio.TimeoutError):
+                pass
+        if client is not None:
+            client.close()
+        self._ftp = None
+        self._executor.shutdown(wait=False)

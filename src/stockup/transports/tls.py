@@ -1,0 +1,94 @@
+"""TLS settings and certificate facts shared by the FTPS code paths."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import socket
+import ssl
+
+from cryptography import x509
+
+from stockup.config import Account
+from stockup.errors import CertificateError
+
+HOSTNAME_MISMATCH = {62, 64}  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+
+
+def client_context(account: Account) -> ssl.SSLContext:
+    """Verify against the system CAs (or the account's own CA file) with
+    hostname checks, always; a pinned fingerprint replaces chain checks with
+    an exact match on the leaf certificate, done by :func:`check_pin`."""
+    if account.pin_sha256:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context = ssl.create_default_context(cafile=account.ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def fingerprint(der: bytes) -> str:
+    return hashlib.sha256(der).hexdigest()
+
+
+def pretty_fingerprint(hex_digest: str) -> str:
+    return ":".join(hex_digest[i : i + 2] for i in range(0, len(hex_digest), 2)).upper()
+
+
+def check_pin(account: Account, sock: ssl.SSLSocket) -> None:
+    if not account.pin_sha256:
+        return
+    der = sock.getpeercert(binary_form=True) or b""
+    actual = fingerprint(der)
+    if not hmac.compare_digest(actual, account.pin_sha256):
+        raise CertificateError(
+            f"{account.host}: certificate SHA-256 {pretty_fingerprint(actual)} does not match "
+            f"the pinned {pretty_fingerprint(account.pin_sha256)}; refusing to log in"
+        )
+
+
+def describe(sock: ssl.SSLSocket) -> dict[str, str | None]:
+    der = sock.getpeercert(binary_form=True)
+    cipher = sock.cipher()
+    facts: dict[str, str | None] = {
+        "tls_version": sock.version(),
+        "cipher": cipher[0] if cipher else None,
+        "certificate_subject": None,
+        "certificate_expires": None,
+        "certificate_sha256": None,
+    }
+    if der:
+        cert = x509.load_der_x509_certificate(der)
+        facts["certificate_subject"] = cert.subject.rfc4514_string()
+        facts["certificate_expires"] = cert.not_valid_after_utc.isoformat()
+        facts["certificate_sha256"] = pretty_fingerprint(fingerprint(der))
+    return facts
+
+
+def verification_error(account: Account, exc: ssl.SSLCertVerificationError, der: bytes | None) -> CertificateError:
+    seen = f" (certificate SHA-256 {pretty_fingerprint(fingerprint(der))})" if der else ""
+    if exc.verify_code in HOSTNAME_MISMATCH:
+        return CertificateError(
+            f"{account.host}: hostname mismatch, the server's certificate is not valid for "
+            f"{account.host}{seen}; refusing to log in"
+        )
+    reason = exc.verify_message or exc.reason or "verification failed"
+    return CertificateError(
+        f"{account.host}: certificate not trusted ({reason}){seen}; refusing to log in. "
+        "For a private server use --ca-file PEM or --pin-sha256 HEX"
+    )
+
+
+def peek_certificate(sock: socket.socket, host: str) -> bytes | None:
+    """The server's leaf certificate without verifying it, only to show its
+    fingerprint in an error message. Nothing is sent after the handshake."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with context.wrap_socket(sock, server_hostname=host) as tls:
+            return tls.getpeercert(binary_form=True)
+    except (OSError, ssl.SSLError):
+        return None

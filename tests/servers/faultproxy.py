@@ -1,0 +1,109 @@
+"""A TCP proxy between stockup and a real server that injects faults.
+
+It listens on ``listen_host`` on the server's control port and on every port
+of its passive range, forwarding each to the same port on ``target_host``:
+FTP clients connect data channels to the control connection's peer (EPSV), so
+control and data connections both pass through it. Faults: cut a connection
+(reset towards the client) once it has carried N bytes upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import threading
+from collections.abc import Iterable
+
+
+class FaultProxy:
+    def __init__(self, listen_host: str, target_host: str, ports: Iterable[int]) -> None:
+        self.listen_host = listen_host
+        self.target_host = target_host
+        self.ports = list(ports)
+        self.cut_after_bytes: int | None = None
+        self.cuts_left = 0
+        self.cut_ports: set[int] | None = None
+        self.cuts_done = 0
+        self._loop = asyncio.new_event_loop()
+        self._servers: list[asyncio.Server] = []
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def cut_next(self, after_bytes: int, *, times: int = 1, ports: Iterable[int] | None = None) -> None:
+        """Reset the next ``times`` connections (on ``ports``) after ``after_bytes`` upstream."""
+        self.cut_after_bytes = after_bytes
+        self.cuts_left = times
+        self.cut_ports = set(ports) if ports is not None else None
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    async def _start(self) -> None:
+        for port in self.ports:
+            server = await asyncio.start_server(
+                lambda r, w, p=port: self._handle(r, w, p), self.listen_host, port
+            )
+            self._servers.append(server)
+
+    async def _stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        for task in asyncio.all_tasks(self._loop):
+            if task is not asyncio.current_task():
+                task.cancel()
+
+    def _claim_cut(self, port: int) -> int | None:
+        if self.cuts_left <= 0 or self.cut_after_bytes is None:
+            return None
+        if self.cut_ports is not None and port not in self.cut_ports:
+            return None
+        self.cuts_left -= 1
+        return self.cut_after_bytes
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(self.target_host, port)
+        except OSError:
+            writer.close()
+            return
+        cut = self._claim_cut(port)
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, limit: int | None) -> None:
+            carried = 0
+            try:
+                while data := await src.read(65536):
+                    if limit is not None and carried + len(data) > limit:
+                        dst.write(data[: limit - carried])
+                        await dst.drain()
+                        self._reset(writer)
+                        up_writer.close()
+                        self.cuts_done += 1
+                        return
+                    carried += len(data)
+                    dst.write(data)
+                    await dst.drain()
+                if dst.can_write_eof():
+                    dst.write_eof()
+            except (OSError, asyncio.CancelledError):
+                pass
+
+        await asyncio.gather(
+            pump(reader, up_writer, cut), pump(up_reader, writer, None), return_exceptions=True
+        )
+        for w in (writer, up_writer):
+            w.close()
+
+    @staticmethod
+    def _reset(writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()

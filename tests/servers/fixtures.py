@@ -1,0 +1,161 @@
+"""pytest fixtures that start every kind of test server on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stockup.config import Account
+from stockup.paths import Paths
+from stockup.secret import Secret
+from stockup.transports.hostkeys import KnownHosts
+from stockup.vault import Credentials
+from tests.servers import real
+from tests.servers.faultproxy import FaultProxy
+from tests.servers.inprocess import ServerInfo, asyncssh_sftpd, pyftpd
+from tests.servers.pki import Issued, TestPKI
+
+PROXY_HOST = "127.0.0.2"
+SERVER_KINDS = [
+    "pyftpdlib-ftp",
+    "pyftpdlib-ftps",
+    "asyncssh-sftp",
+    "vsftpd-ftp",
+    "vsftpd-ftps",
+    "vsftpd-ftps-implicit",
+    "sshd-sftp",
+]
+
+
+@dataclass
+class Certs:
+    pki: TestPKI
+    good: Issued
+    wrong_host: Issued
+    self_signed: Issued
+    expired: Issued
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    pki = TestPKI(tmp_path_factory.mktemp("pki"))
+    return Certs(
+        pki=pki,
+        good=pki.issue("good", hosts=("localhost", "127.0.0.1", PROXY_HOST)),
+        wrong_host=pki.issue("wrong-host", hosts=("other.example",)),
+        self_signed=pki.issue("self-signed", self_signed=True),
+        expired=pki.issue("expired", expired=True),
+    )
+
+
+@pytest.fixture(scope="session")
+def system_user() -> Iterator[real.SystemUser]:
+    real.require(real.VSFTPD if Path(real.VSFTPD).exists() else real.SSHD, "vsftpd")
+    # Outside pytest's 0700 temp tree: the user must be able to reach its home.
+    base = Path(tempfile.mkdtemp(prefix="stockup-users-"))
+    base.chmod(0o755)
+    try:
+        with real.system_user(base) as user:
+            yield user
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@dataclass
+class Running:
+    """A started server, how to reach it (directly or through the fault proxy)."""
+
+    info: ServerInfo
+    proxy: FaultProxy | None
+    paths: Paths
+    remote_dir: str = "upload"
+
+    @property
+    def upload_root(self) -> Path:
+        return self.info.root / self.remote_dir
+
+    def account(self, **overrides: Any) -> Account:
+        settings: dict[str, Any] = {
+            "name": "test",
+            "agency": "custom",
+            "protocol": self.info.protocol,
+            "host": PROXY_HOST if self.proxy else self.info.host,
+            "port": self.info.port,
+            "remote_dir": self.remote_dir,
+            "allow_plaintext": self.info.protocol == "ftp",
+            "ca_file": str(self.info.ca_file) if self.info.ca_file else None,
+        }
+        settings.update(overrides)
+        return Account(**settings)
+
+    def credentials(self, password: str | None = None) -> Credentials:
+        return Credentials(self.info.user, Secret(password or self.info.password))
+
+    def trust_host_key(self) -> None:
+        if self.info.host_key is not None:
+            account = self.account()
+            KnownHosts(self.paths.known_hosts_file).add(
+                account.host, account.port, self.info.host_key
+            )
+
+
+ServerFactory = Callable[..., contextlib.AbstractContextManager[Running]]
+
+
+@pytest.fixture
+def start_server(
+    request: pytest.FixtureRequest, tmp_path: Path, certs: Certs
+) -> ServerFactory:
+    """``start_server(kind, proxy=False, cert=certs.good, quota_full=False)``."""
+
+    @contextlib.contextmanager
+    def start(
+        kind: str, *, proxy: bool = False, cert: Issued | None = None, quota_full: bool = False
+    ) -> Iterator[Running]:
+        cert = cert or certs.good
+        paths = Paths(tmp_path / "home", tmp_path / "home", tmp_path / "home" / "state")
+        ports = real.free_port_range(10)
+        with contextlib.ExitStack() as stack:
+            if kind.startswith("pyftpdlib"):
+                tls = (cert.cert_file, cert.key_file) if kind.endswith("ftps") else None
+                info = stack.enter_context(
+                    pyftpd(tmp_path / "ftproot", tls=tls, quota_full=quota_full, passive_ports=ports)
+                )
+            elif kind == "asyncssh-sftp":
+                info = stack.enter_context(asyncssh_sftpd(tmp_path / "sftproot"))
+            else:
+                user = request.getfixturevalue("system_user")
+                real.clean_home(user)
+                if kind == "sshd-sftp":
+                    info = stack.enter_context(real.sshd(tmp_path / "sshd", user))
+                else:
+                    tls_kind = kind.removeprefix("vsftpd-")
+                    info = stack.enter_context(
+                        real.vsftpd(
+                            tmp_path / "vsftpd",
+                            user,
+                            cert=(cert.cert_file, cert.key_file) if tls_kind != "ftp" else None,
+                            implicit=tls_kind == "ftps-implicit",
+                            passive_ports=ports,
+                        )
+                    )
+            if info.protocol != "ftp" and info.protocol != "sftp":
+                info.ca_file = certs.pki.ca_file
+            (info.root / "upload").mkdir(exist_ok=True)
+            if kind.startswith("vsftpd") or kind == "sshd-sftp":
+                shutil.chown(info.root / "upload", info.user, info.user)
+            fault = None
+            if proxy:
+                fault = stack.enter_context(FaultProxy(PROXY_HOST, info.host, [info.port, *ports]))
+            running = Running(info, fault, paths)
+            running.trust_host_key()
+            yield running
+
+    return start

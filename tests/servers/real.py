@@ -1,0 +1,192 @@
+"""Debian's vsftpd and OpenSSH sshd, started for a test on free loopback ports
+with their own config files, a throwaway system user and generated keys.
+
+They need root (to switch to the test user) and the packages `vsftpd` and
+`openssh-server`; `.ci/run` installs both. Without them the tests skip,
+naming the package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.servers.inprocess import ServerInfo
+
+VSFTPD = "/usr/sbin/vsftpd"
+SSHD = "/usr/sbin/sshd"
+TEST_USER = "stockuptest"
+
+
+def require(binary: str, package: str) -> None:
+    if not Path(binary).exists():
+        pytest.skip(f"{binary} not installed (apt-get install {package})")
+    if os.geteuid() != 0:
+        pytest.skip(f"the real {package} server needs root to switch users")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_port_range(count: int) -> range:
+    """``count`` consecutive free ports (for an FTP server's passive range)."""
+    for _ in range(50):
+        start = free_port()
+        if start + count >= 65535:
+            continue
+        socks = []
+        try:
+            for port in range(start, start + count):
+                sock = socket.socket()
+                sock.bind(("127.0.0.1", port))
+                socks.append(sock)
+            return range(start, start + count)
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no free port range")
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}: {proc.stderr and proc.stderr.read()!r}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on {port}")
+
+
+@dataclass
+class SystemUser:
+    name: str
+    password: str
+    home: Path
+
+
+@contextlib.contextmanager
+def system_user(base: Path) -> Iterator[SystemUser]:
+    """A throwaway login user with a random password; removed afterwards."""
+    home = base / TEST_USER
+    subprocess.run(["userdel", "-r", TEST_USER], capture_output=True, check=False)
+    subprocess.run(
+        ["useradd", "--home-dir", str(home), "--create-home", "--shell", "/bin/bash", TEST_USER],
+        check=True, capture_output=True,
+    )
+    password = "Pw-" + secrets.token_urlsafe(12)
+    subprocess.run(["chpasswd"], input=f"{TEST_USER}:{password}".encode(), check=True)
+    try:
+        yield SystemUser(TEST_USER, password, home)
+    finally:
+        subprocess.run(["pkill", "-u", TEST_USER], capture_output=True, check=False)
+        subprocess.run(["userdel", "-r", TEST_USER], capture_output=True, check=False)
+
+
+def clean_home(user: SystemUser) -> Path:
+    """An empty upload folder owned by the user, inside its home."""
+    target = user.home / "upload"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir()
+    shutil.chown(target, user.name, user.name)
+    return target
+
+
+@contextlib.contextmanager
+def vsftpd(
+    workdir: Path,
+    user: SystemUser,
+    *,
+    cert: tuple[Path, Path] | None,
+    implicit: bool = False,
+    passive_ports: range | None = None,
+) -> Iterator[ServerInfo]:
+    require(VSFTPD, "vsftpd")
+    workdir.mkdir(parents=True, exist_ok=True)
+    empty = workdir / "empty"
+    empty.mkdir(exist_ok=True)
+    port = free_port()
+    ports = passive_ports or free_port_range(20)
+    lines = [
+        "listen=YES", "listen_ipv6=NO", "listen_address=127.0.0.1", f"listen_port={port}",
+        "background=NO", "anonymous_enable=NO", "local_enable=YES", "write_enable=YES",
+        "local_umask=022", "pam_service_name=vsftpd", "seccomp_sandbox=NO", "isolate=NO",
+        "isolate_network=NO", f"secure_chroot_dir={empty}", "pasv_enable=YES",
+        f"pasv_min_port={ports.start}", f"pasv_max_port={ports.stop - 1}",
+        "connect_from_port_20=NO", "xferlog_enable=NO", "use_localtime=NO",
+        f"vsftpd_log_file={workdir / 'vsftpd.log'}", "dirmessage_enable=NO",
+    ]
+    if cert:
+        lines += [
+            "ssl_enable=YES", f"rsa_cert_file={cert[0]}", f"rsa_private_key_file={cert[1]}",
+            "force_local_logins_ssl=YES", "force_local_data_ssl=YES",
+            "require_ssl_reuse=YES", "ssl_sslv2=NO", "ssl_sslv3=NO", "allow_anon_ssl=NO",
+        ]
+        if implicit:
+            lines.append("implicit_ssl=YES")
+    config = workdir / "vsftpd.conf"
+    config.write_text("\n".join(lines) + "\n")
+    proc = subprocess.Popen([VSFTPD, str(config)], stderr=subprocess.PIPE)
+    try:
+        wait_listening(port, proc, "vsftpd")
+        protocol = ("ftps-implicit" if implicit else "ftps") if cert else "ftp"
+        yield ServerInfo(
+            "vsftpd", "127.0.0.1", port, user.home, user=user.name, password=user.password,
+            protocol=protocol,
+        )
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextlib.contextmanager
+def sshd(workdir: Path, user: SystemUser) -> Iterator[ServerInfo]:
+    require(SSHD, "openssh-server")
+    import asyncssh
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    key_file = workdir / "ssh_host_ed25519_key"
+    if not key_file.exists():
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key_file)], check=True
+        )
+    port = free_port()
+    config = workdir / "sshd_config"
+    config.write_text(
+        "\n".join(
+            [
+                f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {key_file}",
+                f"PidFile {workdir / 'sshd.pid'}", "PasswordAuthentication yes",
+                "KbdInteractiveAuthentication no", "PubkeyAuthentication no", "UsePAM yes",
+                f"AllowUsers {user.name}", "Subsystem sftp internal-sftp", "StrictModes no",
+                "LogLevel ERROR", "MaxStartups 50",
+            ]
+        )
+        + "\n"
+    )
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE)
+    try:
+        wait_listening(port, proc, "sshd")
+        yield ServerInfo(
+            "sshd", "127.0.0.1", port, user.home, user=user.name, password=user.password,
+            protocol="sftp", host_key=asyncssh.read_public_key(str(key_file) + ".pub"),
+        )
+    finally:
+        proc.terminate()
+        proc.wait(10)

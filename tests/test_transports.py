@@ -1,0 +1,289 @@
+"""One conformance suite over every transport and server kind."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import resource
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from stockup.errors import (
+    AuthenticationFailed,
+    CertificateError,
+    ConnectionLost,
+    QuotaExceeded,
+    TransportError,
+)
+from stockup.transfer import PART_SUFFIX, part_name, send_file
+from stockup.transports import open_transport
+from stockup.transports.base import Timeouts, Transport
+from tests.servers.fixtures import SERVER_KINDS, Certs, Running, ServerFactory
+
+T = TypeVar("T")
+
+
+def run(coro: Awaitable[T]) -> T:
+    async def main() -> T:
+        return await coro
+
+    return asyncio.run(main())
+
+
+def make_file(path: Path, size: int, seed: int = 0) -> Path:
+    data = hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1)
+    path.write_bytes(data[:size])
+    return path
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+async def connected(server: Running, **account: object) -> Transport:
+    transport = open_transport(
+        server.account(**account), server.credentials(), server.paths,
+        timeouts=Timeouts(connect=5, reply=10, stall=10),
+    )
+    await transport.connect()
+    return transport
+
+
+async def upload(server: Running, local: Path, name: str | None = None, **account: object) -> str:
+    transport = await connected(server, **account)
+    try:
+        return await send_file(
+            transport, local, server.remote_dir, name or local.name,
+            use_rename=server.account(**account).rename,
+        )
+    finally:
+        await transport.close()
+
+
+@pytest.fixture(params=SERVER_KINDS)
+def server(request: pytest.FixtureRequest, start_server: ServerFactory) -> Running:
+    with start_server(request.param) as running:
+        yield running  # type: ignore[misc]
+
+
+@pytest.fixture(params=SERVER_KINDS)
+def proxied(request: pytest.FixtureRequest, start_server: ServerFactory) -> Running:
+    with start_server(request.param, proxy=True) as running:
+        yield running  # type: ignore[misc]
+
+
+def test_upload_rename_and_size(server: Running, tmp_path: Path) -> None:
+    local = make_file(tmp_path / "photo_01.jpg", 1_500_000)
+    progress: list[int] = []
+
+    async def go() -> tuple[int | None, int | None, list[str]]:
+        transport = await connected(server)
+        try:
+            final = await send_file(
+                transport, local, server.remote_dir, local.name, progress=progress.append
+            )
+            return (
+                await transport.size(final),
+                await transport.size(f"{server.remote_dir}/absent.jpg"),
+                await transport.list_dir(server.remote_dir),
+            )
+        finally:
+            await transport.close()
+
+    size, absent, listing = run(go())
+    assert size == local.stat().st_size and absent is None
+    assert sum(progress) == local.stat().st_size
+    assert listing == ["photo_01.jpg"]
+    assert sha(server.upload_root / "photo_01.jpg") == sha(local)
+    assert not list(server.upload_root.glob(f"*{PART_SUFFIX}"))
+
+
+def test_resume_after_partial_upload(server: Running, tmp_path: Path) -> None:
+    local = make_file(tmp_path / "big.tif", 20_000_000, seed=1)
+    partial = server.upload_root / part_name(local.name)
+    partial.write_bytes(local.read_bytes()[:12_345_678])
+    if server.info.kind in ("vsftpd", "sshd"):
+        import shutil
+
+        shutil.chown(partial, server.info.user, server.info.user)
+    sent: list[int] = []
+
+    async def go() -> None:
+        transport = await connected(server)
+        try:
+            await send_file(transport, local, server.remote_dir, local.name, progress=sent.append)
+        finally:
+            await transport.close()
+
+    run(go())
+    assert sha(server.upload_root / local.name) == sha(local)
+    assert sum(sent) <= local.stat().st_size - 4_000_000, "resumed, not sent again from zero"
+    assert not partial.exists()
+
+
+def test_unicode_space_and_empty_files(server: Running, tmp_path: Path) -> None:
+    names = ["Ünïcödé café.jpg", "with space.eps", "empty.txt"]
+    make_file(tmp_path / names[0], 70_000)
+    make_file(tmp_path / names[1], 12_345)
+    (tmp_path / names[2]).write_bytes(b"")
+
+    async def go() -> None:
+        transport = await connected(server)
+        try:
+            for name in names:
+                await send_file(transport, tmp_path / name, server.remote_dir, name)
+        finally:
+            await transport.close()
+
+    run(go())
+    for name in names:
+        assert sha(server.upload_root / name) == sha(tmp_path / name)
+
+
+def test_write_in_place_without_rename(server: Running, tmp_path: Path) -> None:
+    local = make_file(tmp_path / "inplace.jpg", 400_000, seed=3)
+    run(upload(server, local, rename=False))
+    assert sha(server.upload_root / "inplace.jpg") == sha(local)
+
+
+def test_wrong_password_is_final(server: Running) -> None:
+    async def go() -> None:
+        transport = open_transport(
+            server.account(), server.credentials("not-the-password"), server.paths,
+            timeouts=Timeouts(connect=5, reply=10, stall=10),
+        )
+        try:
+            await transport.connect()
+        finally:
+            await transport.close()
+
+    with pytest.raises(AuthenticationFailed) as caught:
+        run(go())
+    assert not caught.value.retryable
+    assert "not-the-password" not in str(caught.value)
+
+
+def test_cut_data_connection_then_resume(proxied: Running, tmp_path: Path) -> None:
+    """A connection reset mid-file is retryable; the next attempt resumes and
+    the result is byte-identical."""
+    local = make_file(tmp_path / "cut.jpg", 20_000_000, seed=4)
+    assert proxied.proxy is not None
+    data_ports = None if proxied.info.protocol == "sftp" else set(proxied.proxy.ports[1:])
+    proxied.proxy.cut_next(12_000_000, ports=data_ports)
+
+    with pytest.raises(TransportError) as caught:
+        run(upload(proxied, local))
+    assert caught.value.retryable, caught.value
+    assert proxied.proxy.cuts_done == 1
+    assert not (proxied.upload_root / local.name).exists()
+    partial = proxied.upload_root / part_name(local.name)
+    assert partial.exists() and partial.stat().st_size < local.stat().st_size
+
+    run(upload(proxied, local))
+    assert sha(proxied.upload_root / local.name) == sha(local)
+    assert not partial.exists()
+
+
+@pytest.mark.parametrize("kind", ["pyftpdlib-ftps", "asyncssh-sftp", "sshd-sftp", "vsftpd-ftps"])
+def test_sparse_1gib_streams_with_flat_memory(
+    kind: str, start_server: ServerFactory, tmp_path: Path
+) -> None:
+    local = tmp_path / "huge.mov"
+    with local.open("wb") as handle:
+        handle.truncate(1024**3)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with start_server(kind) as server:
+        run(upload(server, local))
+        assert (server.upload_root / "huge.mov").stat().st_size == 1024**3
+        (server.upload_root / "huge.mov").unlink()
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mib < 100, f"peak memory grew by {grown_mib:.0f} MiB for a 1 GiB file"
+
+
+def test_quota_reply_is_final_with_clear_message(start_server: ServerFactory, tmp_path: Path) -> None:
+    local = make_file(tmp_path / "q.jpg", 10_000)
+    with start_server("pyftpdlib-ftps", quota_full=True) as server:
+        with pytest.raises(QuotaExceeded, match="552 Disk quota exceeded") as caught:
+            run(upload(server, local))
+    assert not caught.value.retryable
+
+
+TLS_KINDS = ["pyftpdlib-ftps", "vsftpd-ftps", "vsftpd-ftps-implicit"]
+
+
+@pytest.mark.parametrize("kind", TLS_KINDS)
+def test_self_signed_refused_without_ca_file(
+    kind: str, start_server: ServerFactory, certs: Certs
+) -> None:
+    with start_server(kind, cert=certs.self_signed) as server:
+        with pytest.raises(CertificateError, match="not trusted") as caught:
+            run(connected(server))
+    assert certs.self_signed.sha256[:8].upper() in str(caught.value).replace(":", "")
+
+
+@pytest.mark.parametrize("kind", TLS_KINDS)
+def test_hostname_mismatch_refused(kind: str, start_server: ServerFactory, certs: Certs) -> None:
+    with start_server(kind, cert=certs.wrong_host) as server:
+        with pytest.raises(CertificateError, match="hostname mismatch"):
+            run(connected(server))
+
+
+@pytest.mark.parametrize("kind", TLS_KINDS)
+def test_expired_certificate_refused(kind: str, start_server: ServerFactory, certs: Certs) -> None:
+    with start_server(kind, cert=certs.expired) as server:
+        with pytest.raises(CertificateError, match="expired"):
+            run(connected(server))
+
+
+@pytest.mark.parametrize("kind", TLS_KINDS)
+def test_pinned_fingerprint(kind: str, start_server: ServerFactory, certs: Certs, tmp_path: Path) -> None:
+    local = make_file(tmp_path / "pinned.jpg", 50_000)
+    with start_server(kind, cert=certs.self_signed) as server:
+        run(upload(server, local, pin_sha256=certs.self_signed.sha256, ca_file=None))
+        assert sha(server.upload_root / "pinned.jpg") == sha(local)
+        with pytest.raises(CertificateError, match="does not match the pinned"):
+            run(connected(server, pin_sha256="00" * 32, ca_file=None))
+
+
+def test_tls_session_reuse_is_what_vsftpd_needs(
+    start_server: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the session-reuse subclass, vsftpd refuses every data connection."""
+    import ftplib
+
+    from stockup.transports import ftp
+
+    local = make_file(tmp_path / "reuse.jpg", 10_000)
+    with start_server("vsftpd-ftps") as server:
+        run(upload(server, local))
+        monkeypatch.setattr(ftp._ExplicitFTPS, "ntransfercmd", ftplib.FTP_TLS.ntransfercmd)
+        with pytest.raises(TransportError):
+            run(upload(server, local, name="second.jpg"))
+    assert not (server.upload_root / "second.jpg").exists()
+
+
+def test_connection_refused_is_retryable(start_server: ServerFactory) -> None:
+    with start_server("pyftpdlib-ftp") as server:
+        port = server.info.port
+    from stockup.errors import ConnectFailed
+
+    with pytest.raises(ConnectFailed) as caught:
+        run(connected(server, port=port))
+    assert caught.value.retryable
+    assert isinstance(caught.value, TransportError) and not isinstance(caught.value, ConnectionLost)
+
+
+def test_plain_ftp_warns_on_every_connection(
+    start_server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    with start_server("pyftpdlib-ftp") as server:
+        for _ in range(2):
+            run(connected(server))
+    warnings = [r for r in caplog.records if "clear text" in r.getMessage()]
+    assert len(warnings) == 2
+    assert "127.0.0.1" in warnings[0].getMessage()
+
+
