@@ -19,4 +19,5 @@ def home(tmp_path: Path) -> Path:
 def cli(home: Path) -> Cli:
     return Cli(home=home, env={"STOCKUP_PASSPHRASE": PASSPHRASE})
 
+
 from tests.servers.fixtures import certs, start_server, system_user  # noqa: E402,F401

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import resource
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -45,7 +45,9 @@ def sha(path: Path) -> str:
 
 async def connected(server: Running, **account: object) -> Transport:
     transport = open_transport(
-        server.account(**account), server.credentials(), server.paths,
+        server.account(**account),
+        server.credentials(),
+        server.paths,
         timeouts=Timeouts(connect=5, reply=10, stall=10),
     )
     await transport.connect()
@@ -56,7 +58,10 @@ async def upload(server: Running, local: Path, name: str | None = None, **accoun
     transport = await connected(server, **account)
     try:
         return await send_file(
-            transport, local, server.remote_dir, name or local.name,
+            transport,
+            local,
+            server.remote_dir,
+            name or local.name,
             use_rename=server.account(**account).rename,
         )
     finally:
@@ -64,15 +69,15 @@ async def upload(server: Running, local: Path, name: str | None = None, **accoun
 
 
 @pytest.fixture(params=SERVER_KINDS)
-def server(request: pytest.FixtureRequest, start_server: ServerFactory) -> Running:
+def server(request: pytest.FixtureRequest, start_server: ServerFactory) -> Iterator[Running]:
     with start_server(request.param) as running:
-        yield running  # type: ignore[misc]
+        yield running
 
 
 @pytest.fixture(params=SERVER_KINDS)
-def proxied(request: pytest.FixtureRequest, start_server: ServerFactory) -> Running:
+def proxied(request: pytest.FixtureRequest, start_server: ServerFactory) -> Iterator[Running]:
     with start_server(request.param, proxy=True) as running:
-        yield running  # type: ignore[misc]
+        yield running
 
 
 def test_upload_rename_and_size(server: Running, tmp_path: Path) -> None:
@@ -152,7 +157,9 @@ def test_write_in_place_without_rename(server: Running, tmp_path: Path) -> None:
 def test_wrong_password_is_final(server: Running) -> None:
     async def go() -> None:
         transport = open_transport(
-            server.account(), server.credentials("not-the-password"), server.paths,
+            server.account(),
+            server.credentials("not-the-password"),
+            server.paths,
             timeouts=Timeouts(connect=5, reply=10, stall=10),
         )
         try:
@@ -203,7 +210,9 @@ def test_sparse_1gib_streams_with_flat_memory(
     assert grown_mib < 100, f"peak memory grew by {grown_mib:.0f} MiB for a 1 GiB file"
 
 
-def test_quota_reply_is_final_with_clear_message(start_server: ServerFactory, tmp_path: Path) -> None:
+def test_quota_reply_is_final_with_clear_message(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
     local = make_file(tmp_path / "q.jpg", 10_000)
     with start_server("pyftpdlib-ftps", quota_full=True) as server:
         with pytest.raises(QuotaExceeded, match="552 Disk quota exceeded") as caught:
@@ -239,7 +248,9 @@ def test_expired_certificate_refused(kind: str, start_server: ServerFactory, cer
 
 
 @pytest.mark.parametrize("kind", TLS_KINDS)
-def test_pinned_fingerprint(kind: str, start_server: ServerFactory, certs: Certs, tmp_path: Path) -> None:
+def test_pinned_fingerprint(
+    kind: str, start_server: ServerFactory, certs: Certs, tmp_path: Path
+) -> None:
     local = make_file(tmp_path / "pinned.jpg", 50_000)
     with start_server(kind, cert=certs.self_signed) as server:
         run(upload(server, local, pin_sha256=certs.self_signed.sha256, ca_file=None))
@@ -287,3 +298,128 @@ def test_plain_ftp_warns_on_every_connection(
     assert "127.0.0.1" in warnings[0].getMessage()
 
 
+@pytest.mark.parametrize("kind", ["pyftpdlib-ftps", "vsftpd-ftps", "asyncssh-sftp", "sshd-sftp"])
+def test_stalled_transfer_times_out_as_retryable(
+    kind: str, start_server: ServerFactory, tmp_path: Path
+) -> None:
+    local = make_file(tmp_path / "stall.jpg", 30_000_000, seed=6)
+    with start_server(kind, proxy=True) as server:
+        assert server.proxy is not None
+        data_ports = None if server.info.protocol == "sftp" else set(server.proxy.ports[1:])
+        server.proxy.stall_next(2_000_000, seconds=30, ports=data_ports)
+
+        async def go() -> None:
+            transport = open_transport(
+                server.account(),
+                server.credentials(),
+                server.paths,
+                timeouts=Timeouts(connect=5, reply=5, stall=2),
+            )
+            await transport.connect()
+            try:
+                await send_file(transport, local, server.remote_dir, local.name)
+            finally:
+                await transport.close()
+
+        with pytest.raises(TransportError) as caught:
+            run(asyncio.wait_for(go(), 25))
+    assert caught.value.retryable
+    assert "timed out" in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ["pyftpdlib-ftp", "pyftpdlib-ftps", "vsftpd-ftps"])
+def test_active_mode(kind: str, start_server: ServerFactory, tmp_path: Path) -> None:
+    local = make_file(tmp_path / "active.jpg", 300_000, seed=7)
+    with start_server(kind) as server:
+        run(upload(server, local, passive=False))
+        assert sha(server.upload_root / "active.jpg") == sha(local)
+
+
+def test_epsv_refused_falls_back_to_pasv(
+    start_server: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyftpdlib.handlers import FTPHandler
+
+    sent: list[str] = []
+
+    def refuse_epsv(self: FTPHandler, line: str) -> None:
+        self.respond("500 EPSV not understood.")
+
+    monkeypatch.setattr(FTPHandler, "ftp_EPSV", refuse_epsv)
+    original = FTPHandler.ftp_PASV
+
+    def counting_pasv(self: FTPHandler, line: str) -> None:
+        sent.append("PASV")
+        original(self, line)
+
+    monkeypatch.setattr(FTPHandler, "ftp_PASV", counting_pasv)
+    local = make_file(tmp_path / "pasv.jpg", 100_000)
+    with start_server("pyftpdlib-ftp") as server:
+        run(upload(server, local))
+        assert sha(server.upload_root / "pasv.jpg") == sha(local)
+    assert sent, "fell back to PASV"
+
+
+@pytest.mark.parametrize("kind", ["pyftpdlib-ftps", "vsftpd-ftps", "vsftpd-ftps-implicit"])
+def test_tls_versions_and_connection_facts(kind: str, start_server: ServerFactory) -> None:
+    with start_server(kind) as server:
+        transport = open_transport(server.account(), server.credentials(), server.paths)
+        info = run(transport.connect())
+        run(transport.keepalive())
+        run(transport.close())
+    assert info.tls_version in ("TLSv1.2", "TLSv1.3")
+    assert info.certificate_subject == "CN=localhost"
+
+
+def test_tls12_only_server(
+    start_server: ServerFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from OpenSSL import SSL
+    from pyftpdlib.handlers import TLS_FTPHandler
+
+    monkeypatch.setattr(
+        TLS_FTPHandler, "ssl_options", TLS_FTPHandler.ssl_options | SSL.OP_NO_TLSv1_3
+    )
+    local = make_file(tmp_path / "tls12.jpg", 200_000)
+    with start_server("pyftpdlib-ftps") as server:
+        transport = open_transport(server.account(), server.credentials(), server.paths)
+        info = run(transport.connect())
+        run(transport.close())
+        run(upload(server, local))
+        assert sha(server.upload_root / "tls12.jpg") == sha(local)
+    assert info.tls_version == "TLSv1.2"
+
+
+def test_plain_ftp_account_needs_opt_in(start_server: ServerFactory) -> None:
+    from stockup.errors import ConfigError
+
+    with start_server("pyftpdlib-ftp") as server:
+        with pytest.raises(ConfigError, match="allow-plaintext"):
+            server.account(allow_plaintext=False)
+
+
+def test_error_mapping_for_names_and_replies() -> None:
+    import socket
+
+    from stockup.config import Account
+    from stockup.errors import NameNotResolved, PermissionDenied, TemporaryServerError
+    from stockup.transports.ftp import os_error, reply_error
+
+    account = Account(
+        name="a", agency="custom", protocol="ftps", host="ftp.example.invalid", port=21
+    )
+    error = os_error(socket.gaierror(-2, "Name or service not known"), account, "connect")
+    assert isinstance(error, NameNotResolved) and not error.retryable
+    assert "name not resolved" in str(error)
+    for reply, kind, retryable in [
+        ("421 Service not available", TemporaryServerError, True),
+        ("451 Local error", TemporaryServerError, True),
+        ("426 Connection closed", ConnectionLost, True),
+        ("452 Insufficient storage", QuotaExceeded, False),
+        ("552 Quota exceeded", QuotaExceeded, False),
+        ("550 Permission denied", PermissionDenied, False),
+        ("553 Not allowed", PermissionDenied, False),
+        ("530 Login incorrect", AuthenticationFailed, False),
+    ]:
+        mapped = reply_error(reply, "STOR x")
+        assert isinstance(mapped, kind) and mapped.retryable is retryable, reply

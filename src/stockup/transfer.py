@@ -95,4 +95,3 @@ async def check_account(
     finally:
         await transport.close()
     return AccountCheck(info, account.remote_dir or ".", entries)
-

@@ -10,6 +10,7 @@ control and data connections both pass through it. Faults: cut a connection
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import struct
 import threading
@@ -25,15 +26,28 @@ class FaultProxy:
         self.cuts_left = 0
         self.cut_ports: set[int] | None = None
         self.cuts_done = 0
+        self.stall_after_bytes: int | None = None
+        self.stall_seconds = 0.0
+        self.stall_ports: set[int] | None = None
         self._loop = asyncio.new_event_loop()
         self._servers: list[asyncio.Server] = []
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
-    def cut_next(self, after_bytes: int, *, times: int = 1, ports: Iterable[int] | None = None) -> None:
+    def cut_next(
+        self, after_bytes: int, *, times: int = 1, ports: Iterable[int] | None = None
+    ) -> None:
         """Reset the next ``times`` connections (on ``ports``) after ``after_bytes`` upstream."""
         self.cut_after_bytes = after_bytes
         self.cuts_left = times
         self.cut_ports = set(ports) if ports is not None else None
+
+    def stall_next(
+        self, after_bytes: int, seconds: float, *, ports: Iterable[int] | None = None
+    ) -> None:
+        """Stop forwarding upstream for ``seconds`` once a connection carried ``after_bytes``."""
+        self.stall_after_bytes = after_bytes
+        self.stall_seconds = seconds
+        self.stall_ports = set(ports) if ports is not None else None
 
     def __enter__(self) -> FaultProxy:
         self._thread.start()
@@ -49,7 +63,7 @@ class FaultProxy:
     async def _start(self) -> None:
         for port in self.ports:
             server = await asyncio.start_server(
-                lambda r, w, p=port: self._handle(r, w, p), self.listen_host, port
+                functools.partial(self._handle, port=port), self.listen_host, port
             )
             self._servers.append(server)
 
@@ -68,18 +82,31 @@ class FaultProxy:
         self.cuts_left -= 1
         return self.cut_after_bytes
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int) -> None:
+    async def _handle(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int
+    ) -> None:
         try:
             up_reader, up_writer = await asyncio.open_connection(self.target_host, port)
         except OSError:
             writer.close()
             return
         cut = self._claim_cut(port)
+        stall_at = self.stall_after_bytes
+        if self.stall_ports is not None and port not in self.stall_ports:
+            stall_at = None
 
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, limit: int | None) -> None:
+        async def pump(
+            src: asyncio.StreamReader,
+            dst: asyncio.StreamWriter,
+            limit: int | None,
+            stall: int | None = None,
+        ) -> None:
             carried = 0
             try:
                 while data := await src.read(65536):
+                    if stall is not None and carried + len(data) > stall:
+                        stall = None
+                        await asyncio.sleep(self.stall_seconds)
                     if limit is not None and carried + len(data) > limit:
                         dst.write(data[: limit - carried])
                         await dst.drain()
@@ -96,7 +123,9 @@ class FaultProxy:
                 pass
 
         await asyncio.gather(
-            pump(reader, up_writer, cut), pump(up_reader, writer, None), return_exceptions=True
+            pump(reader, up_writer, cut, stall_at),
+            pump(up_reader, writer, None),
+            return_exceptions=True,
         )
         for w in (writer, up_writer):
             w.close()

@@ -110,14 +110,18 @@ ServerFactory = Callable[..., contextlib.AbstractContextManager[Running]]
 
 
 @pytest.fixture
-def start_server(
-    request: pytest.FixtureRequest, tmp_path: Path, certs: Certs
-) -> ServerFactory:
-    """``start_server(kind, proxy=False, cert=certs.good, quota_full=False)``."""
+def start_server(request: pytest.FixtureRequest, tmp_path: Path, certs: Certs) -> ServerFactory:
+    """``start_server(kind, proxy=False, cert=certs.good, quota_full=False,
+    trust_host_key=True)``: a context manager yielding a :class:`Running`."""
 
     @contextlib.contextmanager
     def start(
-        kind: str, *, proxy: bool = False, cert: Issued | None = None, quota_full: bool = False
+        kind: str,
+        *,
+        proxy: bool = False,
+        cert: Issued | None = None,
+        quota_full: bool = False,
+        trust_host_key: bool = True,
     ) -> Iterator[Running]:
         cert = cert or certs.good
         paths = Paths(tmp_path / "home", tmp_path / "home", tmp_path / "home" / "state")
@@ -126,7 +130,9 @@ def start_server(
             if kind.startswith("pyftpdlib"):
                 tls = (cert.cert_file, cert.key_file) if kind.endswith("ftps") else None
                 info = stack.enter_context(
-                    pyftpd(tmp_path / "ftproot", tls=tls, quota_full=quota_full, passive_ports=ports)
+                    pyftpd(
+                        tmp_path / "ftproot", tls=tls, quota_full=quota_full, passive_ports=ports
+                    )
                 )
             elif kind == "asyncssh-sftp":
                 info = stack.enter_context(asyncssh_sftpd(tmp_path / "sftproot"))
@@ -155,7 +161,8 @@ def start_server(
             if proxy:
                 fault = stack.enter_context(FaultProxy(PROXY_HOST, info.host, [info.port, *ports]))
             running = Running(info, fault, paths)
-            running.trust_host_key()
+            if trust_host_key:
+                running.trust_host_key()
             yield running
 
     return start

@@ -66,8 +66,11 @@ def pyftpd(
         attrs["passive_ports"] = list(passive_ports)
     if tls:
         attrs.update(
-            certfile=str(tls[0]), keyfile=str(tls[1]), ssl_context=None,
-            tls_control_required=True, tls_data_required=True,
+            certfile=str(tls[0]),
+            keyfile=str(tls[1]),
+            ssl_context=None,
+            tls_control_required=True,
+            tls_data_required=True,
         )
     handler = type("TestHandler", bases, attrs)
     server = FTPServer(("127.0.0.1", 0), handler)
@@ -83,8 +86,7 @@ def pyftpd(
     thread = threading.Thread(target=serve, name="pyftpd", daemon=True)
     thread.start()
     try:
-        yield ServerInfo("pyftpdlib", "127.0.0.1", port, root,
-                         protocol="ftps" if tls else "ftp")
+        yield ServerInfo("pyftpdlib", "127.0.0.1", port, root, protocol="ftps" if tls else "ftp")
     finally:
         running.clear()
         thread.join(10)
@@ -124,6 +126,7 @@ def asyncssh_sftpd(root: Path, host_key: asyncssh.SSHKey | None = None) -> Itera
     try:
         yield ServerInfo("asyncssh", "127.0.0.1", port, root, protocol="sftp", host_key=key)
     finally:
+
         async def stop() -> None:
             acceptor.close()
             await acceptor.wait_closed()

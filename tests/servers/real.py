@@ -66,7 +66,9 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}: {proc.stderr and proc.stderr.read()!r}")
+            raise RuntimeError(
+                f"{what} exited with {proc.returncode}: {proc.stderr and proc.stderr.read()!r}"
+            )
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.05)
@@ -87,7 +89,8 @@ def system_user(base: Path) -> Iterator[SystemUser]:
     subprocess.run(["userdel", "-r", TEST_USER], capture_output=True, check=False)
     subprocess.run(
         ["useradd", "--home-dir", str(home), "--create-home", "--shell", "/bin/bash", TEST_USER],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     password = "Pw-" + secrets.token_urlsafe(12)
     subprocess.run(["chpasswd"], input=f"{TEST_USER}:{password}".encode(), check=True)
@@ -123,19 +126,40 @@ def vsftpd(
     port = free_port()
     ports = passive_ports or free_port_range(20)
     lines = [
-        "listen=YES", "listen_ipv6=NO", "listen_address=127.0.0.1", f"listen_port={port}",
-        "background=NO", "anonymous_enable=NO", "local_enable=YES", "write_enable=YES",
-        "local_umask=022", "pam_service_name=vsftpd", "seccomp_sandbox=NO", "isolate=NO",
-        "isolate_network=NO", f"secure_chroot_dir={empty}", "pasv_enable=YES",
-        f"pasv_min_port={ports.start}", f"pasv_max_port={ports.stop - 1}",
-        "connect_from_port_20=NO", "xferlog_enable=NO", "use_localtime=NO",
-        f"vsftpd_log_file={workdir / 'vsftpd.log'}", "dirmessage_enable=NO",
+        "listen=YES",
+        "listen_ipv6=NO",
+        "listen_address=127.0.0.1",
+        f"listen_port={port}",
+        "background=NO",
+        "anonymous_enable=NO",
+        "local_enable=YES",
+        "write_enable=YES",
+        "local_umask=022",
+        "pam_service_name=vsftpd",
+        "seccomp_sandbox=NO",
+        "isolate=NO",
+        "isolate_network=NO",
+        f"secure_chroot_dir={empty}",
+        "pasv_enable=YES",
+        f"pasv_min_port={ports.start}",
+        f"pasv_max_port={ports.stop - 1}",
+        "connect_from_port_20=NO",
+        "xferlog_enable=NO",
+        "use_localtime=NO",
+        f"vsftpd_log_file={workdir / 'vsftpd.log'}",
+        "dirmessage_enable=NO",
     ]
     if cert:
         lines += [
-            "ssl_enable=YES", f"rsa_cert_file={cert[0]}", f"rsa_private_key_file={cert[1]}",
-            "force_local_logins_ssl=YES", "force_local_data_ssl=YES",
-            "require_ssl_reuse=YES", "ssl_sslv2=NO", "ssl_sslv3=NO", "allow_anon_ssl=NO",
+            "ssl_enable=YES",
+            f"rsa_cert_file={cert[0]}",
+            f"rsa_private_key_file={cert[1]}",
+            "force_local_logins_ssl=YES",
+            "force_local_data_ssl=YES",
+            "require_ssl_reuse=YES",
+            "ssl_sslv2=NO",
+            "ssl_sslv3=NO",
+            "allow_anon_ssl=NO",
         ]
         if implicit:
             lines.append("implicit_ssl=YES")
@@ -146,7 +170,12 @@ def vsftpd(
         wait_listening(port, proc, "vsftpd")
         protocol = ("ftps-implicit" if implicit else "ftps") if cert else "ftp"
         yield ServerInfo(
-            "vsftpd", "127.0.0.1", port, user.home, user=user.name, password=user.password,
+            "vsftpd",
+            "127.0.0.1",
+            port,
+            user.home,
+            user=user.name,
+            password=user.password,
             protocol=protocol,
         )
     finally:
@@ -171,11 +200,19 @@ def sshd(workdir: Path, user: SystemUser) -> Iterator[ServerInfo]:
     config.write_text(
         "\n".join(
             [
-                f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {key_file}",
-                f"PidFile {workdir / 'sshd.pid'}", "PasswordAuthentication yes",
-                "KbdInteractiveAuthentication no", "PubkeyAuthentication no", "UsePAM yes",
-                f"AllowUsers {user.name}", "Subsystem sftp internal-sftp", "StrictModes no",
-                "LogLevel ERROR", "MaxStartups 50",
+                f"Port {port}",
+                "ListenAddress 127.0.0.1",
+                f"HostKey {key_file}",
+                f"PidFile {workdir / 'sshd.pid'}",
+                "PasswordAuthentication yes",
+                "KbdInteractiveAuthentication no",
+                "PubkeyAuthentication no",
+                "UsePAM yes",
+                f"AllowUsers {user.name}",
+                "Subsystem sftp internal-sftp",
+                "StrictModes no",
+                "LogLevel ERROR",
+                "MaxStartups 50",
             ]
         )
         + "\n"
@@ -184,8 +221,14 @@ def sshd(workdir: Path, user: SystemUser) -> Iterator[ServerInfo]:
     try:
         wait_listening(port, proc, "sshd")
         yield ServerInfo(
-            "sshd", "127.0.0.1", port, user.home, user=user.name, password=user.password,
-            protocol="sftp", host_key=asyncssh.read_public_key(str(key_file) + ".pub"),
+            "sshd",
+            "127.0.0.1",
+            port,
+            user.home,
+            user=user.name,
+            password=user.password,
+            protocol="sftp",
+            host_key=asyncssh.read_public_key(str(key_file) + ".pub"),
         )
     finally:
         proc.terminate()

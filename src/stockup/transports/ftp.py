@@ -9,6 +9,7 @@ session reuse on data connections, and EPSV before PASV.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ftplib
 import logging
 import socket
@@ -58,6 +59,7 @@ class _FtpTweaks(ftplib.FTP):
         # RFC 2428 recommends and works through NAT; fall back to PASV once a
         # server refuses it. The address in a PASV reply is ignored in favour
         # of the control connection's peer (NAT, and FTP bounce protection).
+        assert self.sock is not None
         peer = self.sock.getpeername()
         if not self._epsv_refused:
             try:
@@ -73,13 +75,15 @@ class _PlainFTP(_FtpTweaks):
 
 
 class _ExplicitFTPS(_FtpTweaks, ftplib.FTP_TLS):
-    def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[socket.socket, int]:
+    def ntransfercmd(
+        self, cmd: str, rest: int | str | None = None
+    ) -> tuple[socket.socket, int | None]:
         # Stock FTP_TLS opens every data connection with a fresh TLS session.
         # vsftpd (require_ssl_reuse=YES, its default) and ProFTPD refuse that
         # with "522 SSL connection failed: session reuse required" (CPython
         # gh-63699, open since 2013): resume the control connection's session.
         conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
-        if self._prot_p:
+        if getattr(self, "_prot_p", False):
             assert isinstance(self.sock, ssl.SSLSocket)
             conn = self.context.wrap_socket(
                 conn, server_hostname=self.host, session=self.sock.session
@@ -106,6 +110,12 @@ class _ImplicitFTPS(_ExplicitFTPS):
         self.file = self.sock.makefile("r", encoding=self.encoding)
         self.welcome = self.getresp()
         return self.welcome
+
+
+def _control(client: ftplib.FTP) -> socket.socket:
+    if client.sock is None:
+        raise EOFError("control connection closed")
+    return client.sock
 
 
 def reply_error(reply: str, context: str) -> TransportError:
@@ -200,7 +210,7 @@ class FtpTransport(Transport):
         )
         try:
             client.connect(account.host, account.port, timeout=timeouts.connect)
-            client.sock.settimeout(timeouts.reply)
+            _control(client).settimeout(timeouts.reply)
             if isinstance(client, _ExplicitFTPS):
                 if not isinstance(client.sock, ssl.SSLSocket):
                     client.auth()
@@ -250,7 +260,7 @@ class FtpTransport(Transport):
             probe = ftplib.FTP(timeout=self._timeouts.connect)
             probe.connect(self.account.host, self.account.port)
             probe.sendcmd("AUTH TLS")
-            return tls.peek_certificate(probe.sock, self.account.host)
+            return tls.peek_certificate(_control(probe), self.account.host)
         except (ftplib.Error, OSError, EOFError):
             return None
 
@@ -327,7 +337,7 @@ class FtpTransport(Transport):
         client = self._client()
         reply: str | None
         try:
-            client.sock.settimeout(min(5.0, self._timeouts.reply))
+            _control(client).settimeout(min(5.0, self._timeouts.reply))
             reply = client.getresp()
         except ftplib.Error as err:
             reply = str(err)
@@ -357,10 +367,8 @@ class FtpTransport(Transport):
         if data is not None:  # a transfer is blocked in the worker: break it
             data.close()
         if client is not None and data is None:
-            try:
+            with contextlib.suppress(ftplib.Error, OSError, EOFError, TimeoutError):
                 await asyncio.wait_for(self._run(client.quit), self._timeouts.reply)
-            except (ftplib.Error, OSError, EOFError, asyncio.TimeoutError):
-                pass
         if client is not None:
             client.close()
         self._ftp = None

@@ -34,6 +34,7 @@ class KnownHosts:
 
     def add(self, host: str, port: int, key: asyncssh.SSHKey) -> None:
         """Record a key for a host that has none; changed keys are never replaced here."""
-        entry = f"{host_pattern(host.lower(), port)} {key.export_public_key('openssh').decode().strip()}"
+        public = key.export_public_key("openssh").decode().strip()
+        entry = f"{host_pattern(host.lower(), port)} {public}"
         lines = [*self._lines(), entry]
         atomic_write(self.path, ("\n".join(lines) + "\n").encode(), mode=0o600)

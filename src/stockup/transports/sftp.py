@@ -53,7 +53,9 @@ class _HostKeyCheck(asyncssh.SSHClient):
         self.trust_unknown = trust_unknown
         self.offered: asyncssh.SSHKey | None = None
 
-    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
         self.offered = key
         if self.known:
             return any(key == known for known in self.known)
@@ -96,8 +98,12 @@ class SftpTransport(Transport):
         )
         options: dict[str, object] = {}
         if account.login == "password":
-            options.update(password=self._credentials.password.reveal(), client_keys=None,
-                           agent_path=None, preferred_auth=["password", "keyboard-interactive"])
+            options.update(
+                password=self._credentials.password.reveal(),
+                client_keys=None,
+                agent_path=None,
+                preferred_auth=["password", "keyboard-interactive"],
+            )
         elif account.login == "key":
             options.update(client_keys=[account.key_file], agent_path=None)
         try:
@@ -113,7 +119,7 @@ class SftpTransport(Transport):
                     login_timeout=self._timeouts.reply,
                     keepalive_interval=30,
                     config=None,
-                    **options,  # type: ignore[arg-type]
+                    **options,
                 ),
                 self._timeouts.connect + self._timeouts.reply,
             )
@@ -123,7 +129,7 @@ class SftpTransport(Transport):
             raise AuthenticationFailed(
                 f"{account.host}: login failed for user {self._credentials.username!r}"
             ) from None
-        except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, asyncssh.Error) as exc:
             raise self._error(exc, "connect") from None
         self._conn = conn
         recorded = False
@@ -132,7 +138,7 @@ class SftpTransport(Transport):
             recorded = True
         try:
             self._sftp = await asyncio.wait_for(conn.start_sftp_client(), self._timeouts.reply)
-        except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, asyncssh.Error) as exc:
             raise self._error(exc, "starting SFTP") from None
         key = check.offered
         return ConnectionInfo(
@@ -191,7 +197,7 @@ class SftpTransport(Transport):
     async def _do(self, context: str, operation: Awaitable[T]) -> T:
         try:
             return await asyncio.wait_for(operation, self._timeouts.reply)
-        except (OSError, asyncssh.Error, asyncio.TimeoutError, EOFError) as exc:
+        except (TimeoutError, OSError, asyncssh.Error, EOFError) as exc:
             raise self._error(exc, context) from None
 
     async def ensure_dir(self, path: str) -> None:
@@ -203,7 +209,7 @@ class SftpTransport(Transport):
             attrs = await asyncio.wait_for(self._client().stat(path), self._timeouts.reply)
         except asyncssh.SFTPNoSuchFile:
             return None
-        except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, asyncssh.Error) as exc:
             raise self._error(exc, f"stat {path}") from None
         return attrs.size
 
@@ -230,7 +236,7 @@ class SftpTransport(Transport):
                 await asyncio.wait_for(handle.close(), self._timeouts.reply)
         except TransportError:
             raise
-        except (OSError, asyncssh.Error, asyncio.TimeoutError, EOFError) as exc:
+        except (TimeoutError, OSError, asyncssh.Error, EOFError) as exc:
             raise self._error(exc, f"writing {remote}") from None
 
     async def rename(self, source: str, target: str) -> None:

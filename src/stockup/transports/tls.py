@@ -67,7 +67,9 @@ def describe(sock: ssl.SSLSocket) -> dict[str, str | None]:
     return facts
 
 
-def verification_error(account: Account, exc: ssl.SSLCertVerificationError, der: bytes | None) -> CertificateError:
+def verification_error(
+    account: Account, exc: ssl.SSLCertVerificationError, der: bytes | None
+) -> CertificateError:
     seen = f" (certificate SHA-256 {pretty_fingerprint(fingerprint(der))})" if der else ""
     if exc.verify_code in HOSTNAME_MISMATCH:
         return CertificateError(

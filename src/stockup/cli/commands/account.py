@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from typing import Any
 
@@ -10,7 +11,9 @@ from stockup.catalogue import PROTOCOLS, get_agency
 from stockup.cli import output
 from stockup.cli.commands._shared import passphrase_source, read_credentials, store
 from stockup.config import Account
+from stockup.errors import HostKeyUnknown
 from stockup.store import AccountOptions, build_account
+from stockup.transfer import check_account
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -60,6 +63,17 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     password.add_argument("--user", help="login name (asked for when omitted)")
     password.add_argument("--password-stdin", action="store_true")
     password.set_defaults(handler=run_password)
+
+    test = actions.add_parser(
+        "test", parents=[common], help="connect, log in and list the remote folder"
+    )
+    test.add_argument("name")
+    test.add_argument(
+        "--trust-host-key",
+        action="store_true",
+        help="record an SFTP server's host key on first contact (never replaces a changed key)",
+    )
+    test.set_defaults(handler=run_test)
 
     remove = actions.add_parser("remove", parents=[common], help="remove an account")
     remove.add_argument("name")
@@ -135,6 +149,43 @@ def run_password(args: argparse.Namespace) -> int:
     credentials = read_credentials(args.user, args.password_stdin)
     target.set_credentials(account.name, credentials, passphrase_source(args))
     output.info(f"Saved the new login of {account.name} for {account.endpoint}.")
+    return 0
+
+
+def run_test(args: argparse.Namespace) -> int:
+    target = store()
+    account, credentials = target.credentials(args.name, passphrase_source(args))
+    plaintext_warning(account)
+    try:
+        result = asyncio.run(
+            check_account(
+                account, credentials, target.paths, trust_unknown_host_key=args.trust_host_key
+            )
+        )
+    except HostKeyUnknown as exc:
+        if not sys.stdin.isatty():
+            raise
+        output.warning(str(exc))
+        if input("Trust this host key? [y/N] ").strip().lower() not in ("y", "yes"):
+            raise
+        result = asyncio.run(
+            check_account(account, credentials, target.paths, trust_unknown_host_key=True)
+        )
+    info = result.info
+    output.info(f"{'protocol':14} {account.protocol} ({account.security})")
+    output.info(f"{'server':14} {info.host}:{info.port}")
+    if info.tls_version:
+        output.info(f"{'TLS':14} {info.tls_version}, {info.cipher}")
+    if info.certificate_sha256:
+        output.info(
+            f"{'certificate':14} {info.certificate_subject}, expires {info.certificate_expires}, "
+            f"SHA-256 {info.certificate_sha256}"
+        )
+    if info.host_key_fingerprint:
+        recorded = " (new: recorded in stockup's known hosts)" if info.host_key_recorded else ""
+        output.info(f"{'host key':14} {info.host_key_fingerprint}{recorded}")
+    output.info(f"{'remote folder':14} {result.remote_dir}: {len(result.entries)} entries")
+    output.info("ok")
     return 0
 
 

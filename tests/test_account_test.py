@@ -1,0 +1,135 @@
+"""`stockup account test` through the real CLI: facts shown, each failure's message."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from stockup.transports.hostkeys import KnownHosts
+from tests.conftest import PASSPHRASE
+from tests.servers.fixtures import Certs, Running, ServerFactory
+from tests.servers.inprocess import PASSWORD
+from tests.support.cli import Cli
+from tests.support.secrets_scan import files_under, find_secret
+
+
+def add_account(cli: Cli, server: Running, *extra: str, password: str | None = None) -> None:
+    info = server.info
+    password = password or info.password
+    args = [
+        "account",
+        "add",
+        "srv",
+        "--agency",
+        "custom",
+        "--host",
+        info.host,
+        "--port",
+        str(info.port),
+        "--protocol",
+        info.protocol,
+        "--user",
+        info.user,
+        "--password-stdin",
+        "--remote-dir",
+        server.remote_dir,
+        *extra,
+    ]
+    if info.protocol == "ftp":
+        args.append("--allow-plaintext")
+    if info.ca_file:
+        args += ["--ca-file", str(info.ca_file)]
+    cli.ok(*args, input=password + "\n")
+
+
+@pytest.fixture
+def sftp(start_server: ServerFactory) -> Iterator[Running]:
+    with start_server("asyncssh-sftp", trust_host_key=False) as server:
+        yield server
+
+
+def test_sftp_unknown_key_refused_then_trusted(cli: Cli, home: Path, sftp: Running) -> None:
+    cli.ok("init")
+    add_account(cli, sftp)
+    fingerprint = sftp.info.host_key.get_fingerprint("sha256")  # type: ignore[union-attr]
+    refused = cli("account", "test", "srv")
+    assert refused.returncode == 4
+    assert fingerprint in refused.stderr
+    assert "stockup account test srv --trust-host-key" in refused.stderr
+    known_hosts = home / "state" / "known_hosts"
+    assert not known_hosts.exists()
+
+    trusted = cli.ok("account", "test", "srv", "--trust-host-key")
+    assert fingerprint in trusted.stdout and "recorded" in trusted.stdout
+    assert trusted.stdout.strip().endswith("ok")
+    assert f"[127.0.0.1]:{sftp.info.port} ssh-ed25519" in known_hosts.read_text()
+    again = cli.ok("account", "test", "srv")
+    assert "recorded" not in again.stdout and again.stdout.strip().endswith("ok")
+    assert find_secret([PASSWORD, PASSPHRASE], files_under(home, [home / "vault.json"])) == []
+    assert (
+        find_secret(
+            [PASSWORD, PASSPHRASE], {"out": "".join(r.output for r in cli.history).encode()}
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize("kind", ["asyncssh-sftp", "sshd-sftp"])
+def test_changed_host_key_always_refused(
+    kind: str, cli: Cli, home: Path, start_server: ServerFactory
+) -> None:
+    with start_server(kind, trust_host_key=False) as server:
+        cli.ok("init")
+        add_account(cli, server)
+        known = KnownHosts(home / "state" / "known_hosts")
+        known.add("127.0.0.1", server.info.port, asyncssh.generate_private_key("ssh-ed25519"))
+        before = known.path.read_bytes()
+        for extra in ([], ["--trust-host-key"]):
+            result = cli("account", "test", "srv", *extra)
+            assert result.returncode == 4
+            assert "POSSIBLE MAN-IN-THE-MIDDLE" in result.stderr
+            assert "Nothing was sent" in result.stderr
+        assert known.path.read_bytes() == before
+
+
+def test_ftps_shows_tls_and_certificate(
+    cli: Cli, start_server: ServerFactory, certs: Certs
+) -> None:
+    with start_server("pyftpdlib-ftps") as server:
+        cli.ok("init")
+        add_account(cli, server)
+        out = cli.ok("account", "test", "srv").stdout
+    assert "TLSv1." in out
+    assert "CN=localhost" in out and "expires" in out
+    assert certs.good.sha256[:2].upper() in out
+    assert out.strip().endswith("ok")
+
+
+def test_failure_messages(cli: Cli, start_server: ServerFactory, certs: Certs) -> None:
+    cli.ok("init")
+    with start_server("pyftpdlib-ftps", cert=certs.self_signed) as server:
+        add_account(cli, server)
+        untrusted = cli("account", "test", "srv")
+        assert untrusted.returncode == 4 and "certificate not trusted" in untrusted.stderr
+        assert "SHA-256" in untrusted.stderr
+    cli.ok("account", "remove", "srv")
+    with start_server("pyftpdlib-ftps") as server:
+        add_account(cli, server, password="not-the-right-one")
+        denied = cli("account", "test", "srv")
+        assert denied.returncode == 4 and "login failed" in denied.stderr
+        assert "not-the-right-one" not in denied.output
+    refused = cli("account", "test", "srv")  # the server is gone now
+    assert refused.returncode == 4 and "connection refused" in refused.stderr
+    for result in (untrusted, denied, refused):
+        assert "Traceback" not in result.output
+
+
+def test_plain_ftp_warns_with_host(cli: Cli, start_server: ServerFactory) -> None:
+    with start_server("pyftpdlib-ftp") as server:
+        cli.ok("init")
+        add_account(cli, server)
+        result = cli.ok("account", "test", "srv")
+    assert "password goes to 127.0.0.1 in clear text" in result.stderr
