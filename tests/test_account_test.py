@@ -11,7 +11,7 @@ import pytest
 from stockup.transports.hostkeys import KnownHosts
 from tests.conftest import PASSPHRASE
 from tests.servers.fixtures import Certs, Running, ServerFactory
-from tests.servers.inprocess import PASSWORD
+from stockup.demo.servers import PASSWORD
 from tests.support.cli import Cli
 from tests.support.secrets_scan import files_under, find_secret
 

@@ -19,8 +19,8 @@ from stockup.transports.hostkeys import KnownHosts
 from stockup.vault import Credentials
 from tests.servers import real
 from tests.servers.faultproxy import FaultProxy
-from tests.servers.inprocess import ServerInfo, asyncssh_sftpd, pyftpd
-from tests.servers.pki import Issued, TestPKI
+from stockup.demo.servers import ServerInfo, asyncssh_sftpd, pyftpd
+from stockup.demo.pki import Issued, LocalPKI
 
 PROXY_HOST = "127.0.0.2"
 SERVER_KINDS = [
@@ -36,7 +36,7 @@ SERVER_KINDS = [
 
 @dataclass
 class Certs:
-    pki: TestPKI
+    pki: LocalPKI
     good: Issued
     wrong_host: Issued
     self_signed: Issued
@@ -45,7 +45,7 @@ class Certs:
 
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
-    pki = TestPKI(tmp_path_factory.mktemp("pki"))
+    pki = LocalPKI(tmp_path_factory.mktemp("pki"))
     return Certs(
         pki=pki,
         good=pki.issue("good", hosts=("localhost", "127.0.0.1", PROXY_HOST)),

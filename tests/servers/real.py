@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.inprocess import ServerInfo
+from stockup.demo.servers import ServerInfo
 
 VSFTPD = "/usr/sbin/vsftpd"
 SSHD = "/usr/sbin/sshd"

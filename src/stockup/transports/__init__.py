@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from stockup.config import Account
 from stockup.paths import Paths
+from stockup.ratelimit import RateLimiter
 from stockup.transports.base import Timeouts, Transport
 from stockup.transports.hostkeys import KnownHosts
 from stockup.vault import Credentials
@@ -16,6 +17,7 @@ def open_transport(
     *,
     trust_unknown_host_key: bool = False,
     timeouts: Timeouts | None = None,
+    limiter: RateLimiter | None = None,
 ) -> Transport:
     """A transport for ``account`` (not yet connected)."""
     if account.protocol == "sftp":
@@ -27,7 +29,8 @@ def open_transport(
             KnownHosts(paths.known_hosts_file),
             trust_unknown_host_key=trust_unknown_host_key,
             timeouts=timeouts,
+            limiter=limiter,
         )
     from stockup.transports.ftp import FtpTransport
 
-    return FtpTransport(account, credentials, timeouts)
+    return FtpTransport(account, credentials, timeouts, limiter)

@@ -33,6 +33,7 @@ from stockup.errors import (
     TransferTimeout,
     TransportError,
 )
+from stockup.ratelimit import RateLimiter
 from stockup.transports import tls
 from stockup.transports.base import (
     Capabilities,
@@ -158,9 +159,14 @@ class FtpTransport(Transport):
     capabilities = Capabilities(resume=True, rename=True, parallel_blocks=False)
 
     def __init__(
-        self, account: Account, credentials: Credentials, timeouts: Timeouts | None = None
+        self,
+        account: Account,
+        credentials: Credentials,
+        timeouts: Timeouts | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.account = account
+        self._limiter = limiter
         self._credentials = credentials
         self._timeouts = timeouts or Timeouts()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"stockup-ftp-{account.name}")
@@ -318,7 +324,10 @@ class FtpTransport(Transport):
             conn, _ = self._call(command, client.ntransfercmd, command, offset or None)
             self._data = conn
             try:
-                while chunk := source.read(BLOCK_SIZE):
+                block = min(BLOCK_SIZE, self._limiter.chunk_size()) if self._limiter else BLOCK_SIZE
+                while chunk := source.read(block):
+                    if self._limiter is not None:
+                        self._limiter.wait_sync(len(chunk))
                     conn.sendall(chunk)
                     report(len(chunk))
                 if isinstance(conn, ssl.SSLSocket):

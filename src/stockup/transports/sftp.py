@@ -29,6 +29,7 @@ from stockup.errors import (
     TransferTimeout,
     TransportError,
 )
+from stockup.ratelimit import RateLimiter
 from stockup.transports.base import (
     Capabilities,
     ConnectionInfo,
@@ -75,8 +76,10 @@ class SftpTransport(Transport):
         *,
         trust_unknown_host_key: bool = False,
         timeouts: Timeouts | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.account = account
+        self._limiter = limiter
         self._credentials = credentials
         self._known_hosts = known_hosts
         self._trust_unknown = trust_unknown_host_key
@@ -227,7 +230,10 @@ class SftpTransport(Transport):
                     # Chunks end on absolute multiples of CHUNK_SIZE and each is
                     # complete before the next starts, so after a break every
                     # byte below the last such multiple is on the server.
-                    while chunk := source.read(CHUNK_SIZE - position % CHUNK_SIZE):
+                    limit = self._limiter.chunk_size() if self._limiter else CHUNK_SIZE
+                    while chunk := source.read(min(limit, CHUNK_SIZE - position % CHUNK_SIZE)):
+                        if self._limiter is not None:
+                            await self._limiter.wait(len(chunk))
                         await asyncio.wait_for(handle.write(chunk, position), self._timeouts.stall)
                         position += len(chunk)
                         if progress is not None:

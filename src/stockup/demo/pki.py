@@ -1,4 +1,5 @@
-"""Certificates made for a test run: a CA, server certificates, bad ones."""
+"""Certificates made for one run of the demo or the tests: a CA, server
+certificates, and deliberately bad ones (self-signed, expired, wrong host)."""
 
 from __future__ import annotations
 
@@ -34,9 +35,7 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-class TestPKI:
-    __test__ = False
-
+class LocalPKI:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)

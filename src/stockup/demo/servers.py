@@ -1,7 +1,9 @@
-"""In-process servers for speed: pyftpdlib (FTP, explicit FTPS) and asyncssh (SFTP).
+"""In-process servers on loopback for `stockup demo` and the tests:
+pyftpdlib (FTP, explicit FTPS) and asyncssh (SFTP).
 
 Each runs in its own thread on a free loopback port. Faults are injected by
 subclassing the server's handler, as pyftpdlib's and asyncssh's own tests do.
+Needs the ``demo`` extra (pyftpdlib, pyOpenSSL).
 """
 
 from __future__ import annotations

@@ -1,0 +1,174 @@
+"""`stockup upload` and `stockup history`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from stockup.cli import output
+from stockup.cli.commands._shared import passphrase_source, store
+from stockup.cli.progress import PlainReporter, RichReporter
+from stockup.engine import Plan, UploadEngine, plan_upload, summarise
+from stockup.errors import ExitCode, UsageError
+from stockup.journal import Journal
+from stockup.ratelimit import RateLimiter, parse_rate
+from stockup.secret import redact
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    upload = commands.add_parser("upload", parents=[common], help="upload files to accounts")
+    upload.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
+    upload.add_argument("--to", required=True, metavar="NAME[,NAME...]", help="account names")
+    upload.add_argument("--connections", type=int, metavar="N", help="connections per account")
+    upload.add_argument("--dry-run", action="store_true", help="print the plan, connect nowhere")
+    upload.add_argument("--force", action="store_true", help="send again what was uploaded")
+    upload.add_argument("--json", action="store_true", help="print a JSON report on stdout")
+    upload.add_argument("--no-progress", action="store_true", help="plain lines, no bars")
+    upload.add_argument("--limit-rate", metavar="RATE", help="total bytes/s cap, e.g. 500K, 20M")
+    upload.add_argument(
+        "--retries", type=int, default=5, metavar="N", help="attempts per file (default 5)"
+    )
+    upload.set_defaults(handler=run_upload)
+
+    history = commands.add_parser("history", help="what went where, when, and the outcome")
+    history.add_argument("--account", metavar="NAME", help="only this account")
+    history.add_argument("--json", action="store_true", help="print JSON")
+    history.add_argument("--limit", type=int, default=200, help="newest N entries (default 200)")
+    history.set_defaults(handler=run_history)
+
+
+def run_upload(args: argparse.Namespace) -> int:
+    if args.connections is not None and not 1 <= args.connections <= 32:
+        raise UsageError("--connections must be between 1 and 32")
+    if not 1 <= args.retries <= 100:
+        raise UsageError("--retries must be between 1 and 100")
+    limiter = RateLimiter(parse_rate(args.limit_rate)) if args.limit_rate else None
+    target = store()
+    config = target.config()
+    names = [n.strip() for n in args.to.split(",") if n.strip()]
+    if not names:
+        raise UsageError("--to needs at least one account name")
+    accounts = [config.get(name) for name in dict.fromkeys(names)]
+    journal = Journal(target.paths.journal_file)
+    try:
+        plan = plan_upload(args.paths, accounts, journal, force=args.force)
+        if args.dry_run:
+            return _print_plan(plan, args.json)
+        for account in accounts:
+            if account.protocol == "ftp":
+                output.warning(
+                    f"account {account.name} uses plain FTP: the password goes to "
+                    f"{account.host} in clear text"
+                )
+        vault = target.open_vault(passphrase_source(args))
+        credentials = {a.name: vault.get(a.name, a.endpoint) for a in accounts}
+        interactive = sys.stderr.isatty() and not args.no_progress and not args.json
+        reporter = RichReporter(output.stderr) if interactive else PlainReporter(output.stderr)
+        engine = UploadEngine(
+            target.paths,
+            journal,
+            reporter,
+            connections=args.connections,
+            attempts=args.retries,
+            limiter=limiter,
+        )
+        try:
+            results = asyncio.run(_run_cancellable(engine, plan, credentials))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            output.error("interrupted; the journal is consistent, run the same command to resume")
+            return int(ExitCode.INTERRUPTED)
+    finally:
+        journal.close()
+    summary = summarise(results)
+    if args.json:
+        output.print_json({"results": [r.to_json() for r in results], "summary": summary})
+    else:
+        output.info(
+            f"{summary['uploaded']} uploaded, {summary['skipped']} skipped, "
+            f"{summary['failed']} failed ({summary['bytes']:,} bytes sent)"
+        )
+        for failure in summary["failures"]:
+            output.info(
+                redact(f"  failed: {failure['account']}: {failure['file']}: {failure['error']}")
+            )
+    return int(ExitCode.FAILURE if summary["failed"] else ExitCode.OK)
+
+
+async def _run_cancellable(engine: UploadEngine, plan: Plan, credentials: dict[str, Any]) -> Any:
+    """Run the engine; SIGTERM cancels it like Ctrl-C does."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await engine.run(plan, credentials)
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def _print_plan(plan: Plan, as_json: bool) -> int:
+    if as_json:
+        output.print_json(
+            {
+                "send": [
+                    {
+                        "file": str(j.artwork.path),
+                        "account": j.account.name,
+                        "remote_path": j.remote_path,
+                        "bytes": j.artwork.size,
+                        "resume": j.resume,
+                    }
+                    for j in plan.jobs
+                ],
+                "skip": [r.to_json() for r in plan.skipped],
+            }
+        )
+        return 0
+    for job in plan.jobs:
+        note = " (resume)" if job.resume else ""
+        output.info(f"send  {job.artwork.path} -> {job.account.name}:{job.remote_path}{note}")
+    for result in plan.skipped:
+        where = f"{result.account}:{result.remote_path}" if result.remote_path else result.account
+        output.info(f"skip  {result.file} -> {where}: {result.error}")
+    output.info(
+        f"{len(plan.jobs)} to send ({plan.total_bytes:,} bytes), {len(plan.skipped)} skipped"
+    )
+    return 0
+
+
+def run_history(args: argparse.Namespace) -> int:
+    target = store()
+    if args.account:
+        target.config().get(args.account)
+    journal = Journal(target.paths.journal_file)
+    try:
+        rows = journal.history(args.account, limit=args.limit)
+    finally:
+        journal.close()
+    if args.json:
+        output.print_json(rows)
+        return 0
+    if not rows:
+        output.info("No uploads yet.")
+        return 0
+    output.table(
+        "History",
+        ["when", "account", "status", "file", "remote path", "bytes", "error"],
+        [
+            [
+                r["at"],
+                r["account"],
+                r["status"],
+                Path(r["file"]).name,
+                r["remote_path"],
+                f"{r['bytes']:,}",
+                r["error"] or "",
+            ]
+            for r in rows
+        ],
+    )
+    return 0
