@@ -8,10 +8,10 @@ from pathlib import Path
 import asyncssh
 import pytest
 
+from stockup.demo.servers import PASSWORD
 from stockup.transports.hostkeys import KnownHosts
 from tests.conftest import PASSPHRASE
 from tests.servers.fixtures import Certs, Running, ServerFactory
-from stockup.demo.servers import PASSWORD
 from tests.support.cli import Cli
 from tests.support.secrets_scan import files_under, find_secret
 

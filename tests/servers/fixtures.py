@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 
 from stockup.config import Account
+from stockup.demo.pki import Issued, LocalPKI
+from stockup.demo.servers import ServerInfo, asyncssh_sftpd, pyftpd
 from stockup.paths import Paths
 from stockup.secret import Secret
 from stockup.transports.hostkeys import KnownHosts
 from stockup.vault import Credentials
 from tests.servers import real
 from tests.servers.faultproxy import FaultProxy
-from stockup.demo.servers import ServerInfo, asyncssh_sftpd, pyftpd
-from stockup.demo.pki import Issued, LocalPKI
 
 PROXY_HOST = "127.0.0.2"
 SERVER_KINDS = [

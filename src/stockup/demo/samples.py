@@ -27,7 +27,8 @@ def xmp_packet(title: str, keywords: list[str]) -> bytes:
         '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
         'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
         'xmlns:dc="http://purl.org/dc/elements/1.1/">'
-        f'<dc:title><rdf:Alt><rdf:li xml:lang="x-default">{escape(title)}</rdf:li></rdf:Alt></dc:title>'
+        '<dc:title><rdf:Alt><rdf:li xml:lang="x-default">'
+        f"{escape(title)}</rdf:li></rdf:Alt></dc:title>"
         f"<dc:subject><rdf:Bag>{items}</rdf:Bag></dc:subject>"
         "</rdf:Description></rdf:RDF></x:xmpmeta>"
     ).encode()

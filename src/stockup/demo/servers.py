@@ -23,7 +23,7 @@ from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
 from pyftpdlib.servers import FTPServer
 
 USER = "artist"
-PASSWORD = "pw-Art1st-loopback"
+PASSWORD = "pw-Art1st-loopback"  # noqa: S105  # the loopback demo servers' login
 
 logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
 
