@@ -12,37 +12,9 @@ from stockup.demo.servers import PASSWORD
 from stockup.transports.hostkeys import KnownHosts
 from tests.conftest import PASSPHRASE
 from tests.servers.fixtures import Certs, Running, ServerFactory
+from tests.support.accounts import add_account
 from tests.support.cli import Cli
 from tests.support.secrets_scan import files_under, find_secret
-
-
-def add_account(cli: Cli, server: Running, *extra: str, password: str | None = None) -> None:
-    info = server.info
-    password = password or info.password
-    args = [
-        "account",
-        "add",
-        "srv",
-        "--agency",
-        "custom",
-        "--host",
-        info.host,
-        "--port",
-        str(info.port),
-        "--protocol",
-        info.protocol,
-        "--user",
-        info.user,
-        "--password-stdin",
-        "--remote-dir",
-        server.remote_dir,
-        *extra,
-    ]
-    if info.protocol == "ftp":
-        args.append("--allow-plaintext")
-    if info.ca_file:
-        args += ["--ca-file", str(info.ca_file)]
-    cli.ok(*args, input=password + "\n")
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -114,6 +115,8 @@ def start_server(request: pytest.FixtureRequest, tmp_path: Path, certs: Certs) -
     """``start_server(kind, proxy=False, cert=certs.good, quota_full=False,
     trust_host_key=True)``: a context manager yielding a :class:`Running`."""
 
+    counter = itertools.count()
+
     @contextlib.contextmanager
     def start(
         kind: str,
@@ -124,6 +127,7 @@ def start_server(request: pytest.FixtureRequest, tmp_path: Path, certs: Certs) -
         trust_host_key: bool = True,
     ) -> Iterator[Running]:
         cert = cert or certs.good
+        serial = next(counter)
         paths = Paths(tmp_path / "home", tmp_path / "home", tmp_path / "home" / "state")
         ports = real.free_port_range(10)
         with contextlib.ExitStack() as stack:
@@ -131,21 +135,24 @@ def start_server(request: pytest.FixtureRequest, tmp_path: Path, certs: Certs) -
                 tls = (cert.cert_file, cert.key_file) if kind.endswith("ftps") else None
                 info = stack.enter_context(
                     pyftpd(
-                        tmp_path / "ftproot", tls=tls, quota_full=quota_full, passive_ports=ports
+                        tmp_path / f"ftproot{serial}",
+                        tls=tls,
+                        quota_full=quota_full,
+                        passive_ports=ports,
                     )
                 )
             elif kind == "asyncssh-sftp":
-                info = stack.enter_context(asyncssh_sftpd(tmp_path / "sftproot"))
+                info = stack.enter_context(asyncssh_sftpd(tmp_path / f"sftproot{serial}"))
             else:
                 user = request.getfixturevalue("system_user")
                 real.clean_home(user)
                 if kind == "sshd-sftp":
-                    info = stack.enter_context(real.sshd(tmp_path / "sshd", user))
+                    info = stack.enter_context(real.sshd(tmp_path / f"sshd{serial}", user))
                 else:
                     tls_kind = kind.removeprefix("vsftpd-")
                     info = stack.enter_context(
                         real.vsftpd(
-                            tmp_path / "vsftpd",
+                            tmp_path / f"vsftpd{serial}",
                             user,
                             cert=(cert.cert_file, cert.key_file) if tls_kind != "ftp" else None,
                             implicit=tls_kind == "ftps-implicit",

@@ -41,11 +41,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_handed_out: set[int] = set()
+
+
 def free_port_range(count: int) -> range:
-    """``count`` consecutive free ports (for an FTP server's passive range)."""
-    for _ in range(50):
+    """``count`` consecutive free ports (for an FTP server's passive range),
+    never handed out twice in one session: servers bind passive ports only on
+    demand, and pyftpdlib binds with SO_REUSEPORT, so two servers given the
+    same range would take each other's data connections."""
+    for _ in range(200):
         start = free_port()
-        if start + count >= 65535:
+        if start + count >= 65535 or _handed_out & set(range(start, start + count)):
             continue
         socks = []
         try:
@@ -53,6 +59,7 @@ def free_port_range(count: int) -> range:
                 sock = socket.socket()
                 sock.bind(("127.0.0.1", port))
                 socks.append(sock)
+            _handed_out.update(range(start, start + count))
             return range(start, start + count)
         except OSError:
             continue

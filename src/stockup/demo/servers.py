@@ -20,6 +20,7 @@ from typing import Any
 import asyncssh
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
+from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import FTPServer
 
 USER = "artist"
@@ -75,7 +76,9 @@ def pyftpd(
             tls_data_required=True,
         )
     handler = type("TestHandler", bases, attrs)
-    server = FTPServer(("127.0.0.1", 0), handler)
+    # Each server gets its own IOLoop: pyftpdlib's default is a process-wide
+    # singleton, and two servers in two threads must not share it.
+    server = FTPServer(("127.0.0.1", 0), handler, ioloop=IOLoop())
     port = server.socket.getsockname()[1]
     running = threading.Event()
     running.set()

@@ -1,0 +1,23 @@
+"""Adding an account for a running test server through the real CLI."""
+
+from __future__ import annotations
+
+from tests.servers.fixtures import Running
+from tests.support.cli import Cli
+
+
+def add_account(
+    cli: Cli, server: Running, *extra: str, name: str = "srv", password: str | None = None
+) -> None:
+    info = server.info
+    account = server.account()
+    args = [
+        "account", "add", name, "--agency", "custom", "--host", account.host,
+        "--port", str(info.port), "--protocol", info.protocol, "--user", info.user,
+        "--password-stdin", "--remote-dir", server.remote_dir, *extra,
+    ]  # fmt: skip
+    if info.protocol == "ftp":
+        args.append("--allow-plaintext")
+    if info.ca_file:
+        args += ["--ca-file", str(info.ca_file)]
+    cli.ok(*args, input=(password or info.password) + "\n")

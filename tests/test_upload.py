@@ -1,0 +1,317 @@
+"""`stockup upload` end to end through the real CLI against real servers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from stockup.config import Account
+from stockup.engine import Artwork, classify, plan_upload, remote_dir_for
+from stockup.journal import Journal
+from stockup.ratelimit import RateLimiter, parse_rate
+from stockup.store import AccountOptions, build_account
+from stockup.transfer import PART_SUFFIX
+from tests.conftest import PASSPHRASE
+from tests.servers.fixtures import Running, ServerFactory
+from tests.support.accounts import add_account
+from tests.support.cli import Cli
+from tests.support.secrets_scan import files_under, find_secret
+
+RESULT_KEYS = {"file", "account", "remote_path", "status", "bytes", "attempts", "error"}
+
+
+def make_batch(folder: Path, sizes: list[int]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    for index, size in enumerate(sizes):
+        path = folder / f"art_{index:02d}.jpg"
+        block = hashlib.sha256(f"{folder}{index}".encode()).digest()
+        path.write_bytes((block * (size // 32 + 1))[:size])
+        made.append(path)
+    return made
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def assert_landed(server: Running, files: list[Path]) -> None:
+    for path in files:
+        remote = server.upload_root / path.name
+        assert remote.exists(), f"{path.name} missing on {server.info.kind}"
+        assert sha(remote) == sha(path), f"{path.name} differs on {server.info.kind}"
+    assert not list(server.upload_root.glob(f"*{PART_SUFFIX}"))
+
+
+def check_json_shape(report: dict) -> None:  # type: ignore[type-arg]
+    assert set(report) == {"results", "summary"}
+    for result in report["results"]:
+        assert set(result) == RESULT_KEYS
+        assert result["status"] in ("uploaded", "skipped", "failed", "rejected")
+        assert isinstance(result["bytes"], int) and isinstance(result["attempts"], int)
+    for key in ("uploaded", "skipped", "failed", "rejected", "bytes"):
+        assert isinstance(report["summary"][key], int)
+
+
+@pytest.fixture
+def three(start_server: ServerFactory, request: pytest.FixtureRequest) -> Iterator[list[Running]]:
+    kinds = request.param
+    with ExitStack() as stack:
+        yield [stack.enter_context(start_server(kind)) for kind in kinds]
+
+
+@pytest.mark.parametrize(
+    "three",
+    [
+        ("pyftpdlib-ftps", "asyncssh-sftp", "pyftpdlib-ftp"),
+        ("vsftpd-ftps", "sshd-sftp", "vsftpd-ftp"),
+    ],
+    indirect=True,
+    ids=["in-process", "vsftpd-sshd"],
+)
+def test_fan_out_to_three_accounts(
+    cli: Cli, home: Path, tmp_path: Path, three: list[Running]
+) -> None:
+    files = make_batch(tmp_path / "batch", [3_000_000, 10, 0, 250_000, 1_000_000, 9_000_000])
+    (tmp_path / "batch" / ".hidden.jpg").write_bytes(b"not me")
+    cli.ok("init")
+    for index, server in enumerate(three):
+        add_account(cli, server, name=f"acct{index}")
+    result = cli("upload", str(tmp_path / "batch"), "--to", "acct0,acct1,acct2", "--json")
+    assert result.returncode == 0, result.output
+    report = json.loads(result.stdout)
+    check_json_shape(report)
+    assert report["summary"]["uploaded"] == 18 and report["summary"]["failed"] == 0
+    for server in three:
+        assert_landed(server, files)
+        assert not (server.upload_root / ".hidden.jpg").exists()
+    assert "clear text" in result.stderr  # the opted-in plain FTP account
+
+    again = json.loads(
+        cli.ok("upload", str(tmp_path / "batch"), "--to", "acct0,acct1,acct2", "--json").stdout
+    )
+    assert again["summary"]["skipped"] == 18 and again["summary"]["uploaded"] == 0
+
+    history = json.loads(cli.ok("history", "--json", "--account", "acct1").stdout)
+    assert [h["status"] for h in history].count("uploaded") == 6
+    secrets = [PASSPHRASE] + [s.info.password for s in three]
+    outputs = {str(r.args): r.output.encode() for r in cli.history}
+    assert find_secret(secrets, outputs) == []
+    assert find_secret(secrets, files_under(home, [home / "vault.json"])) == []
+
+
+def test_wrong_password_on_one_of_three(
+    cli: Cli, tmp_path: Path, start_server: ServerFactory
+) -> None:
+    files = make_batch(tmp_path / "batch", [200_000, 300_000, 400_000])
+    with start_server("pyftpdlib-ftps") as ftps, start_server("asyncssh-sftp") as sftp:
+        cli.ok("init")
+        add_account(cli, ftps, name="good-ftps")
+        add_account(cli, sftp, name="good-sftp")
+        add_account(cli, ftps, name="bad", password="definitely-wrong-pw")
+        result = cli(
+            "upload",
+            str(tmp_path / "batch"),
+            "--to",
+            "good-ftps,bad,good-sftp",
+            "--json",
+            "--connections",
+            "2",
+        )
+        assert result.returncode == 1, result.output
+        report = json.loads(result.stdout)
+        check_json_shape(report)
+        assert report["summary"]["uploaded"] == 6 and report["summary"]["failed"] == 3
+        failures = report["summary"]["failures"]
+        assert {f["account"] for f in failures} == {"bad"}
+        assert all("login failed" in f["error"] for f in failures)
+        assert_landed(ftps, files)
+        assert_landed(sftp, files)
+        plain = cli("upload", str(tmp_path / "batch"), "--to", "bad", "--no-progress")
+        assert plain.returncode == 1 and "failed: bad" in plain.stdout
+    assert "definitely-wrong-pw" not in "".join(r.output for r in cli.history)
+
+
+def test_sigkill_mid_upload_then_resume(
+    cli: Cli, tmp_path: Path, start_server: ServerFactory
+) -> None:
+    files = make_batch(tmp_path / "batch", [1_500_000] * 8)
+    with start_server("pyftpdlib-ftps") as server:
+        cli.ok("init")
+        add_account(cli, server)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "stockup",
+                "upload",
+                str(tmp_path / "batch"),
+                "--to",
+                "srv",
+                "--connections",
+                "1",
+                "--limit-rate",
+                "3M",
+                "--no-progress",
+            ],
+            env=cli.base_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 60
+        while len(list(server.upload_root.glob("art_*.jpg"))) < 3:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        done_before = {p.name for p in server.upload_root.glob("art_*.jpg")}
+        assert 3 <= len(done_before) < 8
+
+        result = cli("upload", str(tmp_path / "batch"), "--to", "srv", "--json")
+        assert result.returncode == 0, result.output
+        report = json.loads(result.stdout)
+        statuses = {Path(r["file"]).name: r["status"] for r in report["results"]}
+        for name in done_before:
+            assert statuses[name] == "skipped", f"{name} was sent again"
+        assert sorted(statuses.values()).count("uploaded") == 8 - len(done_before)
+        assert_landed(server, files)
+
+
+def test_sigterm_stops_cleanly_with_130(
+    cli: Cli, tmp_path: Path, start_server: ServerFactory
+) -> None:
+    make_batch(tmp_path / "batch", [2_000_000] * 4)
+    with start_server("asyncssh-sftp") as server:
+        cli.ok("init")
+        add_account(cli, server)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "stockup",
+                "upload",
+                str(tmp_path / "batch"),
+                "--to",
+                "srv",
+                "--connections",
+                "1",
+                "--limit-rate",
+                "1M",
+                "--no-progress",
+            ],
+            env=cli.base_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        assert "interrupted" in err and "Traceback" not in err
+        journal = Journal(cli.home / "state" / "journal.sqlite3")
+        rows = journal._db.execute("SELECT status FROM transfers").fetchall()
+        journal.close()
+        assert {row[0] for row in rows} <= {"uploading", "uploaded"}
+        result = cli("upload", str(tmp_path / "batch"), "--to", "srv", "--json")
+        assert result.returncode == 0, result.output
+        assert len(list(server.upload_root.glob("art_*.jpg"))) == 4
+
+
+def test_dry_run_connects_nowhere(cli: Cli, tmp_path: Path, start_server: ServerFactory) -> None:
+    make_batch(tmp_path / "batch", [1000, 2000])
+    with start_server("pyftpdlib-ftp") as server:
+        cli.ok("init")
+        add_account(cli, server)
+    # The server is gone: a dry run still plans, without the vault or a connection.
+    result = cli.ok(
+        "upload",
+        str(tmp_path / "batch"),
+        "--to",
+        "srv",
+        "--dry-run",
+        env={"STOCKUP_PASSPHRASE": "not-used"},
+    )
+    assert "send" in result.stdout and "art_00.jpg" in result.stdout
+    assert "2 to send" in result.stdout
+    plan = json.loads(
+        cli.ok("upload", str(tmp_path / "batch"), "--to", "srv", "--dry-run", "--json").stdout
+    )
+    assert {Path(s["file"]).name for s in plan["send"]} == {"art_00.jpg", "art_01.jpg"}
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--to", "nobody"], "no account named 'nobody'"),
+        (["--to", "srv", "--limit-rate", "fast"], "invalid rate"),
+        (["--to", "srv", "--connections", "0"], "--connections"),
+    ],
+)
+def test_usage_errors_exit_2(cli: Cli, tmp_path: Path, args: list[str], message: str) -> None:
+    make_batch(tmp_path / "batch", [10])
+    cli.ok("init")
+    cli.ok(
+        "account",
+        "add",
+        "srv",
+        "--agency",
+        "adobestock",
+        "--user",
+        "u",
+        "--password-stdin",
+        input="pw\n",
+    )
+    result = cli("upload", str(tmp_path / "batch"), *args)
+    assert result.returncode == 2, result.output
+    assert message in result.stderr and "Traceback" not in result.output
+    missing = cli("upload", str(tmp_path / "nope"), "--to", "srv")
+    assert missing.returncode == 2 and "no such file or folder" in missing.stderr
+
+
+def test_routing_by_agency_folders(tmp_path: Path) -> None:
+    (tmp_path / "art").mkdir()
+    files = [tmp_path / "art" / n for n in ("a.jpg", "logo.eps", "logo.jpg", "clip.mov")]
+    for path in files:
+        path.write_bytes(b"x")
+    alamy = build_account("alamy", AccountOptions(agency="alamy", allow_plaintext=True))
+    routed = {a.path.name: remote_dir_for(alamy, a.media) for a in classify(files)}
+    assert routed == {
+        "a.jpg": "Stock",
+        "logo.eps": "Vector",
+        "logo.jpg": "Vector",
+        "clip.mov": None,
+    }
+    journal = Journal(tmp_path / "j.sqlite3")
+    plan = plan_upload([tmp_path / "art"], [alamy], journal)
+    journal.close()
+    assert {j.remote_path for j in plan.jobs} == {
+        "Stock/a.jpg",
+        "Vector/logo.eps",
+        "Vector/logo.jpg",
+    }
+    assert [r.error for r in plan.skipped] == ["alamy takes no video files"]
+    custom = Account(name="c", agency="custom", protocol="sftp", host="h", port=22, remote_dir="in")
+    assert remote_dir_for(custom, "video") == "in"
+    assert Artwork(files[0], 1, "photo").media == "photo"
+
+
+def test_rate_parsing_and_budget() -> None:
+    assert parse_rate("500K") == 500 * 1024
+    assert parse_rate("20M") == 20 * 1024**2
+    assert parse_rate("1.5g") == 1.5 * 1024**3
+    assert parse_rate("1000") == 1000
+    limiter = RateLimiter(1000)
+    delays = [limiter._reserve(1000) for _ in range(5)]
+    # Each 1000 bytes books one more second of the budget, less the burst allowance.
+    assert delays[-1] == pytest.approx(4.75, abs=0.05)
