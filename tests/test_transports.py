@@ -423,3 +423,31 @@ def test_error_mapping_for_names_and_replies() -> None:
     ]:
         mapped = reply_error(reply, "STOR x")
         assert isinstance(mapped, kind) and mapped.retryable is retryable, reply
+
+
+def test_resume_accepts_a_rename_the_journal_missed(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    local = make_file(tmp_path / "renamed.jpg", 300_000, seed=9)
+    with start_server("pyftpdlib-ftps") as server:
+        (server.upload_root / local.name).write_bytes(local.read_bytes())
+        sent: list[int] = []
+
+        async def go(resume: bool) -> None:
+            transport = await connected(server)
+            try:
+                await send_file(
+                    transport,
+                    local,
+                    server.remote_dir,
+                    local.name,
+                    resume=resume,
+                    progress=sent.append,
+                )
+            finally:
+                await transport.close()
+
+        run(go(resume=True))
+        assert sent == []
+        run(go(resume=False))
+        assert sum(sent) == local.stat().st_size

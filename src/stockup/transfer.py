@@ -49,12 +49,19 @@ async def send_file(
     resume: bool = True,
     progress: ProgressCallback | None = None,
 ) -> str:
-    """Upload ``local`` as ``remote_dir/name``; returns the final remote path."""
+    """Upload ``local`` as ``remote_dir/name``; returns the final remote path.
+
+    ``resume`` says the journal saw an unfinished attempt with this content:
+    continue its partial file, or accept the final file when only the journal
+    entry after the rename was lost."""
     final = join_remote(remote_dir, name)
     target = join_remote(remote_dir, part_name(name)) if use_rename else final
     local_size = local.stat().st_size
     await transport.ensure_dir(remote_dir)
     existing = await transport.size(target) if resume else None
+    if resume and use_rename and existing is None and await transport.size(final) == local_size:
+        # Interrupted after the rename but before the journal heard of it.
+        return final
     if existing is not None and existing > local_size:
         await transport.remove(target)
         existing = None
