@@ -46,14 +46,14 @@ def make_set(folder: Path, count: int, size: int) -> Path:
     return folder
 
 
-def timed(argv: list[str], env: dict[str, str], stdin: str = "") -> tuple[float, int]:
-    """Seconds and peak RSS (KiB) of a child process."""
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, int, int]:
+    """Seconds, peak RSS (KiB) so far and exit code of a child process."""
     start = time.perf_counter()
-    proc = subprocess.run(argv, env=env, input=stdin, text=True, capture_output=True, check=False)
+    proc = subprocess.run(argv, env=env, text=True, capture_output=True, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        print(f"{argv[0]} exited {proc.returncode}: {proc.stderr[-500:]}", file=sys.stderr)
+    return elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, proc.returncode
 
 
 def clear(folder: Path) -> None:
@@ -94,11 +94,15 @@ def main() -> int:
                  "--password-stdin", "--remote-dir", "stockup", *extra],
                 env=env, input=user.password + "\n", text=True, check=True, capture_output=True,
             )  # fmt: skip
+        for folder in ("stockup", "lftp"):
+            (user.home / folder).mkdir()
+            shutil.chown(user.home / folder, user.name, user.name)
         subprocess.run([*stockup, "account", "test", "bench-sftp", "--trust-host-key"],
                        env=env, check=True, capture_output=True)  # fmt: skip
         lftp_settings = (
             f"set ssl:ca-file {pki.ca_file}; set ftp:ssl-force true; "
-            "set ftp:ssl-protect-data true; set sftp:auto-confirm yes; set net:max-retries 1; set cmd:fail-exit true; "
+            "set ftp:ssl-protect-data true; set sftp:auto-confirm yes; "
+            "set cmd:fail-exit true; "
         )
         for label, (count, size) in SCENARIOS.items():
             source = make_set(root / "sets" / label, count, size)
@@ -110,27 +114,32 @@ def main() -> int:
                     clear(user.home / folder)
                     (user.home / folder).mkdir()
                     shutil.chown(user.home / folder, user.name, user.name)
-                ours, rss = timed(
+                ours, rss, our_rc = timed(
                     [*stockup, "upload", str(source), "--to", account, "--no-progress",
                      "--connections", str(PARALLEL), "--force"], env,
                 )  # fmt: skip
                 scheme = "sftp" if protocol == "SFTP" else "ftp"
-                theirs, _ = timed(
+                theirs, _, their_rc = timed(
                     ["lftp", "-u", f"{user.name},{user.password}", "-e",
                      f"{lftp_settings} mirror -R --parallel={PARALLEL} {source} lftp; quit",
                      f"{scheme}://127.0.0.1:{server.port}"], env,
                 )  # fmt: skip
                 landed = len(list((user.home / "stockup").iterdir()))
+                peer_landed = sum(
+                    1 for p in (user.home / "lftp").iterdir() if p.stat().st_size == size
+                )
                 figures.append({
                     "scenario": f"{label} {protocol}", "stockup_s": round(ours, 2),
                     "lftp_s": round(theirs, 2), "ratio": round(ours / theirs, 2),
-                    "files": landed, "stockup_peak_rss_mib": round(rss / 1024, 1),
+                    "files": landed, "stockup_exit": our_rc, "lftp_exit": their_rc,
+                    "lftp_complete_files": peer_landed, "stockup_peak_rss_mib": round(rss / 1024, 1),
                 })  # fmt: skip
                 assert landed == count, f"stockup left {landed} of {count} files"
-    print(f"{'scenario':18} {'stockup s':>10} {'lftp s':>8} {'ratio':>6} {'peak RSS MiB':>13}")
+    print(f"{'scenario':18} {'stockup s':>10} {'lftp s':>8} {'ratio':>6} {'peak RSS MiB':>13}"
+          f" {'lftp complete':>14}")  # fmt: skip
     for row in figures:
         print(f"{row['scenario']:18} {row['stockup_s']:>10} {row['lftp_s']:>8} {row['ratio']:>6} "
-              f"{row['stockup_peak_rss_mib']:>13}")  # fmt: skip
+              f"{row['stockup_peak_rss_mib']:>13} {row['lftp_complete_files']:>14}")  # fmt: skip
     print("ratio = stockup time / lftp time; peak RSS is the largest child process so far")
     if args.json:
         print(json.dumps(figures, indent=2))

@@ -31,7 +31,7 @@ from stockup.errors import (
     TransportError,
     UsageError,
 )
-from stockup.journal import Journal
+from stockup.journal import Journal, file_sha256
 from stockup.paths import Paths
 from stockup.ratelimit import RateLimiter
 from stockup.transfer import send_file
@@ -41,6 +41,7 @@ from stockup.vault import Credentials
 
 DEFAULT_CONNECTIONS = 4
 DEFAULT_ATTEMPTS = 5
+HASH_THREADS = 2
 MEDIA_BY_SUFFIX = {
     **dict.fromkeys((".jpg", ".jpeg", ".tif", ".tiff", ".png", ".psd"), "photo"),
     **dict.fromkeys((".eps", ".ai", ".svg", ".zip"), "vector"),
@@ -71,7 +72,8 @@ class Job:
     account: Account
     artwork: Artwork
     remote_dir: str
-    sha256: str
+    sha256: str | None
+    """None until hashed: the engine hashes new files while others upload."""
     resume: bool = False
 
     @property
@@ -204,8 +206,10 @@ def plan_upload(
                 )
                 continue
             seen[remote] = art.path
-            digest = journal.sha256(art.path)
             previous = journal.get(account.name, remote)
+            # Hash now only where the journal has something to compare with;
+            # other files are hashed by the engine while uploads run.
+            digest = journal.sha256(art.path) if previous else journal.cached_sha256(art.path)
             if (
                 previous
                 and previous.status == "uploaded"
@@ -258,21 +262,33 @@ class UploadEngine:
         self.timeouts = timeouts or Timeouts()
         self.run_id = uuid.uuid4().hex[:12]
         self.results: list[FileResult] = []
+        self._hashes: dict[Path, asyncio.Task[str]] = {}
 
     async def run(self, plan: Plan, credentials: dict[str, Credentials]) -> list[FileResult]:
         self.reporter.started(plan)
         for result in plan.skipped:
             self._record(None, result)
         by_account: dict[str, list[Job]] = {}
-        for job in plan.jobs:
+        hashing = asyncio.Semaphore(HASH_THREADS)
+        for job in sorted(plan.jobs, key=lambda j: j.artwork.size, reverse=True):
             by_account.setdefault(job.account.name, []).append(job)
+            path = job.artwork.path
+            if job.sha256 is None and path not in self._hashes:
+                self._hashes[path] = asyncio.create_task(self._hash(path, hashing))
         try:
             await asyncio.gather(
                 *(self._run_account(jobs, credentials[name]) for name, jobs in by_account.items())
             )
         finally:
+            for task in self._hashes.values():
+                task.cancel()
             self.reporter.finished()
         return self.results
+
+    async def _hash(self, path: Path, hashing: asyncio.Semaphore) -> str:
+        async with hashing:
+            size, mtime_ns, digest = await asyncio.to_thread(file_sha256, path)
+        return self.journal.store_sha256(path, size, mtime_ns, digest)
 
     def _pool_size(self, account: Account, jobs: int) -> int:
         wanted = self.connections or account.connections
@@ -311,6 +327,11 @@ class UploadEngine:
         self, job: Job, credentials: Credentials, transport: list[Transport], state: _AccountState
     ) -> FileResult:
         account, art = job.account, job.artwork
+        if job.sha256 is None:
+            try:
+                job.sha256 = await self._hashes[art.path]
+            except OSError as exc:
+                return self._result(job, "failed", 0, 0, f"{art.path}: {exc.strerror or exc}")
         self.reporter.file_started(job)
         sent = 0
         resume = job.resume

@@ -41,6 +41,16 @@ CREATE INDEX IF NOT EXISTS events_account ON events (account, at);
 HASH_BLOCK = 1024 * 1024
 
 
+def file_sha256(path: Path) -> tuple[int, int, str]:
+    """Size, mtime and SHA-256 of a file; safe to run in a worker thread."""
+    stat = path.stat()
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(HASH_BLOCK):
+            digest.update(block)
+    return stat.st_size, stat.st_mtime_ns, digest.hexdigest()
+
+
 def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -73,22 +83,23 @@ class Journal:
 
     def sha256(self, path: Path) -> str:
         """The file's SHA-256, read once per (path, size, mtime)."""
+        cached = self.cached_sha256(path)
+        if cached is not None:
+            return cached
+        return self.store_sha256(path, *file_sha256(path))
+
+    def cached_sha256(self, path: Path) -> str | None:
         stat = path.stat()
-        key = str(path.resolve())
         row = self._db.execute(
             "SELECT sha256 FROM hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
-            (key, stat.st_size, stat.st_mtime_ns),
+            (str(path.resolve()), stat.st_size, stat.st_mtime_ns),
         ).fetchone()
-        if row:
-            return str(row[0])
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            while block := handle.read(HASH_BLOCK):
-                digest.update(block)
-        value = digest.hexdigest()
+        return str(row[0]) if row else None
+
+    def store_sha256(self, path: Path, size: int, mtime_ns: int, value: str) -> str:
         self._db.execute(
             "INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?)",
-            (key, stat.st_size, stat.st_mtime_ns, value),
+            (str(path.resolve()), size, mtime_ns, value),
         )
         return value
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-import asyncssh
+from typing import TYPE_CHECKING
 
 from stockup.fsutil import atomic_write
+
+if TYPE_CHECKING:  # asyncssh is imported only when SFTP is used: it is slow to load
+    import asyncssh
 
 
 def host_pattern(host: str, port: int) -> str:
@@ -24,6 +26,8 @@ class KnownHosts:
             return []
 
     def keys_for(self, host: str, port: int) -> list[asyncssh.SSHKey]:
+        import asyncssh
+
         pattern = host_pattern(host.lower(), port)
         keys = []
         for line in self._lines():

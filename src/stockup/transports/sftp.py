@@ -44,6 +44,17 @@ T = TypeVar("T")
 # Bytes handed to asyncssh per write call; asyncssh splits each into parallel
 # requests of the server's maximum write length. Bounds memory per transfer.
 CHUNK_SIZE = 8 * 1024 * 1024
+# AES-GCM first: with AES-NI it is the cheapest on the CPU, which is what
+# limits a Python SSH client (measured 262 MB/s against 163 MB/s for
+# asyncssh's default chacha20-poly1305 on loopback).
+ENCRYPTION_ALGS = [
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes256-ctr",
+    "aes192-ctr",
+    "aes128-ctr",
+]
 
 
 class _HostKeyCheck(asyncssh.SSHClient):
@@ -86,6 +97,7 @@ class SftpTransport(Transport):
         self._timeouts = timeouts or Timeouts()
         self._conn: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
+        self._made_dirs: set[str] = set()
 
     def _where(self) -> str:
         return f"{self.account.host}:{self.account.port}"
@@ -117,6 +129,7 @@ class SftpTransport(Transport):
                     username=self._credentials.username,
                     known_hosts=asyncssh.import_known_hosts(""),
                     server_host_key_algs=algs,
+                    encryption_algs=ENCRYPTION_ALGS,
                     client_factory=lambda: check,
                     connect_timeout=self._timeouts.connect,
                     login_timeout=self._timeouts.reply,
@@ -204,8 +217,9 @@ class SftpTransport(Transport):
             raise self._error(exc, context) from None
 
     async def ensure_dir(self, path: str) -> None:
-        if path:
+        if path and path not in self._made_dirs:
             await self._do(f"mkdir {path}", self._client().makedirs(path, exist_ok=True))
+            self._made_dirs.add(path)
 
     async def size(self, path: str) -> int | None:
         try:
