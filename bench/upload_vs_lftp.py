@@ -132,7 +132,8 @@ def main() -> int:
                     "scenario": f"{label} {protocol}", "stockup_s": round(ours, 2),
                     "lftp_s": round(theirs, 2), "ratio": round(ours / theirs, 2),
                     "files": landed, "stockup_exit": our_rc, "lftp_exit": their_rc,
-                    "lftp_complete_files": peer_landed, "stockup_peak_rss_mib": round(rss / 1024, 1),
+                    "lftp_complete_files": peer_landed,
+                    "stockup_peak_rss_mib": round(rss / 1024, 1),
                 })  # fmt: skip
                 assert landed == count, f"stockup left {landed} of {count} files"
     print(f"{'scenario':18} {'stockup s':>10} {'lftp s':>8} {'ratio':>6} {'peak RSS MiB':>13}"
