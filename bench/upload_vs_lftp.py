@@ -116,7 +116,7 @@ def main() -> int:
                     shutil.chown(user.home / folder, user.name, user.name)
                 ours, rss, our_rc = timed(
                     [*stockup, "upload", str(source), "--to", account, "--no-progress",
-                     "--connections", str(PARALLEL), "--force"], env,
+                     "--connections", str(PARALLEL), "--force", "--skip-checks"], env,
                 )  # fmt: skip
                 scheme = "sftp" if protocol == "SFTP" else "ftp"
                 theirs, _, their_rc = timed(

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from stockup.checks import Batch
 from stockup.config import Account
-from stockup.engine import Artwork, classify, plan_upload, remote_dir_for
+from stockup.engine import plan_upload, remote_dir_for
 from stockup.journal import Journal
 from stockup.ratelimit import RateLimiter, parse_rate
 from stockup.store import AccountOptions, build_account
@@ -87,7 +88,9 @@ def test_fan_out_to_three_accounts(
     cli.ok("init")
     for index, server in enumerate(three):
         add_account(cli, server, name=f"acct{index}")
-    result = cli("upload", str(tmp_path / "batch"), "--to", "acct0,acct1,acct2", "--json")
+    result = cli(
+        "upload", "--skip-checks", str(tmp_path / "batch"), "--to", "acct0,acct1,acct2", "--json"
+    )
     assert result.returncode == 0, result.output
     report = json.loads(result.stdout)
     check_json_shape(report)
@@ -98,7 +101,14 @@ def test_fan_out_to_three_accounts(
     assert "clear text" in result.stderr  # the opted-in plain FTP account
 
     again = json.loads(
-        cli.ok("upload", str(tmp_path / "batch"), "--to", "acct0,acct1,acct2", "--json").stdout
+        cli.ok(
+            "upload",
+            "--skip-checks",
+            str(tmp_path / "batch"),
+            "--to",
+            "acct0,acct1,acct2",
+            "--json",
+        ).stdout
     )
     assert again["summary"]["skipped"] == 18 and again["summary"]["uploaded"] == 0
 
@@ -121,6 +131,7 @@ def test_wrong_password_on_one_of_three(
         add_account(cli, ftps, name="bad", password="definitely-wrong-pw")
         result = cli(
             "upload",
+            "--skip-checks",
             str(tmp_path / "batch"),
             "--to",
             "good-ftps,bad,good-sftp",
@@ -137,7 +148,9 @@ def test_wrong_password_on_one_of_three(
         assert all("login failed" in f["error"] for f in failures)
         assert_landed(ftps, files)
         assert_landed(sftp, files)
-        plain = cli("upload", str(tmp_path / "batch"), "--to", "bad", "--no-progress")
+        plain = cli(
+            "upload", "--skip-checks", str(tmp_path / "batch"), "--to", "bad", "--no-progress"
+        )
         assert plain.returncode == 1 and "failed: bad" in plain.stdout
     assert "definitely-wrong-pw" not in "".join(r.output for r in cli.history)
 
@@ -155,6 +168,7 @@ def test_sigkill_mid_upload_then_resume(
                 "-m",
                 "stockup",
                 "upload",
+                "--skip-checks",
                 str(tmp_path / "batch"),
                 "--to",
                 "srv",
@@ -177,7 +191,7 @@ def test_sigkill_mid_upload_then_resume(
         done_before = {p.name for p in server.upload_root.glob("art_*.jpg")}
         assert 3 <= len(done_before) < 8
 
-        result = cli("upload", str(tmp_path / "batch"), "--to", "srv", "--json")
+        result = cli("upload", "--skip-checks", str(tmp_path / "batch"), "--to", "srv", "--json")
         assert result.returncode == 0, result.output
         report = json.loads(result.stdout)
         statuses = {Path(r["file"]).name: r["status"] for r in report["results"]}
@@ -200,6 +214,7 @@ def test_sigterm_stops_cleanly_with_130(
                 "-m",
                 "stockup",
                 "upload",
+                "--skip-checks",
                 str(tmp_path / "batch"),
                 "--to",
                 "srv",
@@ -223,7 +238,7 @@ def test_sigterm_stops_cleanly_with_130(
         rows = journal._db.execute("SELECT status FROM transfers").fetchall()
         journal.close()
         assert {row[0] for row in rows} <= {"uploading", "uploaded"}
-        result = cli("upload", str(tmp_path / "batch"), "--to", "srv", "--json")
+        result = cli("upload", "--skip-checks", str(tmp_path / "batch"), "--to", "srv", "--json")
         assert result.returncode == 0, result.output
         assert len(list(server.upload_root.glob("art_*.jpg"))) == 4
 
@@ -236,6 +251,7 @@ def test_dry_run_connects_nowhere(cli: Cli, tmp_path: Path, start_server: Server
     # The server is gone: a dry run still plans, without the vault or a connection.
     result = cli.ok(
         "upload",
+        "--skip-checks",
         str(tmp_path / "batch"),
         "--to",
         "srv",
@@ -245,7 +261,9 @@ def test_dry_run_connects_nowhere(cli: Cli, tmp_path: Path, start_server: Server
     assert "send" in result.stdout and "art_00.jpg" in result.stdout
     assert "2 to send" in result.stdout
     plan = json.loads(
-        cli.ok("upload", str(tmp_path / "batch"), "--to", "srv", "--dry-run", "--json").stdout
+        cli.ok(
+            "upload", "--skip-checks", str(tmp_path / "batch"), "--to", "srv", "--dry-run", "--json"
+        ).stdout
     )
     assert {Path(s["file"]).name for s in plan["send"]} == {"art_00.jpg", "art_01.jpg"}
 
@@ -272,7 +290,7 @@ def test_usage_errors_exit_2(cli: Cli, tmp_path: Path, args: list[str], message:
         "--password-stdin",
         input="pw\n",
     )
-    result = cli("upload", str(tmp_path / "batch"), *args)
+    result = cli("upload", "--skip-checks", str(tmp_path / "batch"), *args)
     assert result.returncode == 2, result.output
     assert message in result.stderr and "Traceback" not in result.output
     missing = cli("upload", str(tmp_path / "nope"), "--to", "srv")
@@ -282,10 +300,10 @@ def test_usage_errors_exit_2(cli: Cli, tmp_path: Path, args: list[str], message:
 def test_routing_by_agency_folders(tmp_path: Path) -> None:
     (tmp_path / "art").mkdir()
     files = [tmp_path / "art" / n for n in ("a.jpg", "logo.eps", "logo.jpg", "clip.mov")]
-    for path in files:
-        path.write_bytes(b"x")
+    make_samples_for_routing(files)
     alamy = build_account("alamy", AccountOptions(agency="alamy", allow_plaintext=True))
-    routed = {a.path.name: remote_dir_for(alamy, a.media) for a in classify(files)}
+    batch = Batch(files)
+    routed = {p.name: remote_dir_for(alamy, batch.media(p)) for p in batch.files}
     assert routed == {
         "a.jpg": "Stock",
         "logo.eps": "Vector",
@@ -293,17 +311,28 @@ def test_routing_by_agency_folders(tmp_path: Path) -> None:
         "clip.mov": None,
     }
     journal = Journal(tmp_path / "j.sqlite3")
-    plan = plan_upload([tmp_path / "art"], [alamy], journal)
+    plan = plan_upload([tmp_path / "art"], [alamy], journal, skip_checks=True)
     journal.close()
-    assert {j.remote_path for j in plan.jobs} == {
-        "Stock/a.jpg",
-        "Vector/logo.eps",
-        "Vector/logo.jpg",
-    }
-    assert [r.error for r in plan.skipped] == ["alamy takes no video files"]
+    assert {j.remote_path for j in plan.all_jobs()} == {"Stock/a.jpg", "Vector/logo.eps"}
+    assert sorted(r.error or "" for r in plan.skipped) == [
+        "Alamy makes its own preview",
+        "alamy takes no video files",
+    ]
     custom = Account(name="c", agency="custom", protocol="sftp", host="h", port=22, remote_dir="in")
     assert remote_dir_for(custom, "video") == "in"
-    assert Artwork(files[0], 1, "photo").media == "photo"
+
+
+def make_samples_for_routing(files: list[Path]) -> None:
+    """Minimal files whose content matches their names (formats are sniffed)."""
+    from PIL import Image
+
+    for path in files:
+        if path.suffix == ".jpg":
+            Image.new("RGB", (8, 8)).save(path)
+        elif path.suffix == ".eps":
+            path.write_text("%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n")
+        else:
+            path.write_bytes(b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00")
 
 
 def test_rate_parsing_and_budget() -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shutil
+import tempfile
 import uuid
 from collections import deque
 from collections.abc import Iterable
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from stockup.catalogue import get_agency
+from stockup.checks import Batch
 from stockup.config import Account
 from stockup.errors import (
     AuthenticationFailed,
@@ -32,6 +35,7 @@ from stockup.errors import (
     UsageError,
 )
 from stockup.journal import Journal, file_sha256
+from stockup.packaging import build_zip, safe_name
 from stockup.paths import Paths
 from stockup.ratelimit import RateLimiter
 from stockup.transfer import send_file
@@ -42,13 +46,6 @@ from stockup.vault import Credentials
 DEFAULT_CONNECTIONS = 4
 DEFAULT_ATTEMPTS = 5
 HASH_THREADS = 2
-MEDIA_BY_SUFFIX = {
-    **dict.fromkeys((".jpg", ".jpeg", ".tif", ".tiff", ".png", ".psd"), "photo"),
-    **dict.fromkeys((".eps", ".ai", ".svg", ".zip"), "vector"),
-    **dict.fromkeys((".mov", ".mp4", ".m4v", ".avi", ".mxf", ".webm"), "video"),
-    **dict.fromkeys((".wav", ".mp3", ".aif", ".aiff", ".flac"), "audio"),
-}
-VECTOR_SUFFIXES = (".eps", ".ai", ".svg")
 # Errors that concern the whole account, not one file: stop that account.
 ACCOUNT_ERRORS = (
     AuthenticationFailed,
@@ -72,13 +69,24 @@ class Job:
     account: Account
     artwork: Artwork
     remote_dir: str
+    name: str
     sha256: str | None
     """None until hashed: the engine hashes new files while others upload."""
     resume: bool = False
+    then: Job | None = None
+    """Sent right after this one by the same connection (a vector's preview)."""
 
     @property
     def remote_path(self) -> str:
-        return join_remote(self.remote_dir, self.artwork.path.name)
+        return join_remote(self.remote_dir, self.name)
+
+    def chain(self) -> list[Job]:
+        jobs: list[Job] = []
+        job: Job | None = self
+        while job is not None:
+            jobs.append(job)
+            job = job.then
+        return jobs
 
 
 @dataclass
@@ -107,10 +115,25 @@ class FileResult:
 class Plan:
     jobs: list[Job] = field(default_factory=list)
     skipped: list[FileResult] = field(default_factory=list)
+    """Results decided before sending: skipped, or rejected by the checks."""
+    workdir: Path | None = None
+    """Where ZIPs built for this run live; removed by :meth:`close`."""
+
+    def all_jobs(self) -> list[Job]:
+        return [job for head in self.jobs for job in head.chain()]
 
     @property
     def total_bytes(self) -> int:
-        return sum(job.artwork.size for job in self.jobs)
+        return sum(job.artwork.size for job in self.all_jobs())
+
+    def scratch(self) -> Path:
+        if self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="stockup-pack-"))
+        return self.workdir
+
+    def close(self) -> None:
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 class Reporter(Protocol):
@@ -128,37 +151,23 @@ class Reporter(Protocol):
 
 
 def collect_files(paths: Iterable[Path]) -> list[Path]:
-    """Files named, and files in folders named (walked; hidden names skipped)."""
+    """Files named, and files in folders named (walked; hidden names skipped).
+    Broken links are kept, so that the checks report them."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
             found.extend(
                 p
                 for p in sorted(path.rglob("*"))
-                if p.is_file()
+                if (p.is_file() or p.is_symlink())
+                and not p.is_dir()
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
-        elif path.is_file():
+        elif path.is_file() or path.is_symlink():
             found.append(path)
-        elif path.is_symlink():
-            raise UsageError(f"{path}: broken symbolic link")
         else:
             raise UsageError(f"{path}: no such file or folder")
     return [p.absolute() for p in found]
-
-
-def classify(files: list[Path]) -> list[Artwork]:
-    """Media type per file; a JPG beside a same-name vector is that vector's preview."""
-    vector_stems = {
-        (p.parent, p.stem.lower()) for p in files if p.suffix.lower() in VECTOR_SUFFIXES
-    }
-    artworks = []
-    for path in files:
-        media = MEDIA_BY_SUFFIX.get(path.suffix.lower(), "other")
-        if media == "photo" and (path.parent, path.stem.lower()) in vector_stems:
-            media = "vector"
-        artworks.append(Artwork(path, path.stat().st_size, media))
-    return artworks
 
 
 def remote_dir_for(account: Account, media: str) -> str | None:
@@ -171,64 +180,82 @@ def remote_dir_for(account: Account, media: str) -> str | None:
 
 
 def plan_upload(
-    paths: Iterable[Path], accounts: list[Account], journal: Journal, *, force: bool = False
+    paths: Iterable[Path],
+    accounts: list[Account],
+    journal: Journal,
+    *,
+    force: bool = False,
+    skip_checks: bool = False,
+    safe_names: bool = False,
 ) -> Plan:
-    artworks = classify(collect_files(paths))
-    if not artworks:
+    """What goes where: checks, pairs, ZIPs, folders, names, and the journal's
+    skip and resume decisions. Call :meth:`Plan.close` when done."""
+    batch = Batch(collect_files(paths))
+    if not batch.files:
         raise UsageError("no files to upload in the paths given")
     plan = Plan()
     for account in accounts:
-        seen: dict[str, Path] = {}
-        for art in artworks:
-            remote_dir = remote_dir_for(account, art.media)
-            name = art.path.name
-            if remote_dir is None:
-                plan.skipped.append(
-                    FileResult(
-                        str(art.path),
-                        account.name,
-                        "",
-                        "skipped",
-                        error=f"{account.agency} takes no {art.media} files",
-                    )
-                )
-                continue
-            remote = join_remote(remote_dir, name)
-            if remote in seen:
-                plan.skipped.append(
-                    FileResult(
-                        str(art.path),
-                        account.name,
-                        remote,
-                        "skipped",
-                        error=f"same remote name as {seen[remote]}",
-                    )
-                )
-                continue
-            seen[remote] = art.path
-            previous = journal.get(account.name, remote)
-            # Hash now only where the journal has something to compare with;
-            # other files are hashed by the engine while uploads run.
-            digest = journal.sha256(art.path) if previous else journal.cached_sha256(art.path)
-            if (
-                previous
-                and previous.status == "uploaded"
-                and previous.sha256 == digest
-                and not force
-            ):
-                plan.skipped.append(
-                    FileResult(
-                        str(art.path),
-                        account.name,
-                        remote,
-                        "skipped",
-                        error="already uploaded with the same content",
-                    )
-                )
-                continue
-            resume = bool(previous and previous.status != "uploaded" and previous.sha256 == digest)
-            plan.jobs.append(Job(account, art, remote_dir, digest, resume=resume))
+        _plan_account(plan, batch, account, journal, force, skip_checks, safe_names)
     return plan
+
+
+def _plan_account(
+    plan: Plan,
+    batch: Batch,
+    account: Account,
+    journal: Journal,
+    force: bool,
+    skip_checks: bool,
+    safe_names: bool,
+) -> None:
+    agency = get_agency(account.agency)
+    packaging = agency.vector_packaging
+    jobs: dict[Path, Job] = {}
+    seen: dict[str, Path] = {}
+
+    def decided(path: Path, status: str, reason: str, remote: str = "") -> None:
+        plan.skipped.append(FileResult(str(path), account.name, remote, status, error=reason))
+
+    for path in batch.files:
+        if path in batch.preview_of and packaging != "pair":
+            decided(path, "skipped", "sent inside the vector's ZIP" if packaging == "zip"
+                    else f"{agency.name} makes its own preview")  # fmt: skip
+            continue
+        if not skip_checks:
+            errors = batch.verdict(path, agency, account.name).errors
+            if errors:
+                decided(path, "rejected", "; ".join(errors))
+                continue
+        media = batch.media(path)
+        remote_dir = remote_dir_for(account, media)
+        if remote_dir is None:
+            decided(path, "skipped", f"{account.agency} takes no {media} files")
+            continue
+        local = path
+        if packaging == "zip" and path in batch.vector_preview:
+            local = build_zip(path, batch.vector_preview[path], plan.scratch())
+        name = local.name
+        if safe_names:
+            name = safe_name(name, agency.rules.get("filename_pattern"))
+        remote = join_remote(remote_dir, name)
+        if remote in seen:
+            decided(path, "skipped", f"same remote name as {seen[remote]}", remote)
+            continue
+        seen[remote] = path
+        previous = journal.get(account.name, remote)
+        # Hash now only where the journal has something to compare with;
+        # other files are hashed by the engine while uploads run.
+        digest = journal.sha256(local) if previous else journal.cached_sha256(local)
+        if previous and previous.status == "uploaded" and previous.sha256 == digest and not force:
+            decided(local, "skipped", "already uploaded with the same content", remote)
+            continue
+        resume = bool(previous and previous.status != "uploaded" and previous.sha256 == digest)
+        artwork = Artwork(local, local.stat().st_size, media)
+        jobs[path] = Job(account, artwork, remote_dir, name, digest, resume=resume)
+    for preview, vector in batch.preview_of.items():
+        if preview in jobs and vector in jobs:  # the vector first, then its preview
+            jobs[vector].then = jobs.pop(preview)
+    plan.jobs.extend(jobs.values())
 
 
 # -- running ------------------------------------------------------------------
@@ -270,11 +297,12 @@ class UploadEngine:
             self._record(None, result)
         by_account: dict[str, list[Job]] = {}
         hashing = asyncio.Semaphore(HASH_THREADS)
-        for job in sorted(plan.jobs, key=lambda j: j.artwork.size, reverse=True):
-            by_account.setdefault(job.account.name, []).append(job)
-            path = job.artwork.path
-            if job.sha256 is None and path not in self._hashes:
-                self._hashes[path] = asyncio.create_task(self._hash(path, hashing))
+        for head in sorted(plan.jobs, key=lambda j: j.artwork.size, reverse=True):
+            by_account.setdefault(head.account.name, []).append(head)
+            for job in head.chain():
+                path = job.artwork.path
+                if job.sha256 is None and path not in self._hashes:
+                    self._hashes[path] = asyncio.create_task(self._hash(path, hashing))
         try:
             await asyncio.gather(
                 *(self._run_account(jobs, credentials[name]) for name, jobs in by_account.items())
@@ -307,8 +335,8 @@ class UploadEngine:
             )
         )
         while queue:  # left over after the account stopped
-            job = queue.popleft()
-            self._record(job, self._result(job, "failed", 0, 0, state.stopped))
+            for job in queue.popleft().chain():
+                self._record(job, self._result(job, "failed", 0, 0, state.stopped))
 
     async def _worker(
         self, queue: deque[Job], state: _AccountState, credentials: Credentials
@@ -316,9 +344,20 @@ class UploadEngine:
         transport: list[Transport] = []  # zero or one connection, reused across files
         try:
             while queue and state.stopped is None:
-                job = queue.popleft()
-                result = await self._send(job, credentials, transport, state)
-                self._record(job, result)
+                job: Job | None = queue.popleft()
+                while job is not None:
+                    result = await self._send(job, credentials, transport, state)
+                    self._record(job, result)
+                    if result.status != "uploaded" and job.then is not None:
+                        for follower in job.then.chain():
+                            self._record(
+                                follower,
+                                self._result(
+                                    follower, "failed", 0, 0, f"not sent: {job.name} failed"
+                                ),
+                            )
+                        break
+                    job = job.then
         finally:
             for connection in transport:
                 await connection.close()
@@ -421,8 +460,8 @@ def summarise(results: list[FileResult]) -> dict[str, Any]:
         summary[result.status] += 1
     summary["bytes"] = sum(r.bytes for r in results)
     summary["failures"] = [
-        {"account": r.account, "file": r.file, "error": r.error}
+        {"account": r.account, "file": r.file, "status": r.status, "error": r.error}
         for r in results
-        if r.status == "failed"
+        if r.status in ("failed", "rejected")
     ]
     return summary

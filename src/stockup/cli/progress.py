@@ -35,7 +35,7 @@ class PlainReporter:
 
     def started(self, plan: Plan) -> None:
         self.console.print(
-            f"Uploading {len(plan.jobs)} file transfer(s), {plan.total_bytes:,} bytes.",
+            f"Uploading {len(plan.all_jobs())} file transfer(s), {plan.total_bytes:,} bytes.",
             markup=False,
         )
 
@@ -76,10 +76,11 @@ class RichReporter:
     def started(self, plan: Plan) -> None:
         self.progress.start()
         self.overall = self.progress.add_task("all accounts", total=plan.total_bytes)
-        for job in plan.jobs:
+        jobs = plan.all_jobs()
+        for job in jobs:
             name = job.account.name
             if name not in self.accounts:
-                total = sum(j.artwork.size for j in plan.jobs if j.account.name == name)
+                total = sum(j.artwork.size for j in jobs if j.account.name == name)
                 self.accounts[name] = self.progress.add_task(f"  {name}", total=total)
 
     def file_started(self, job: Job) -> None:
@@ -98,7 +99,10 @@ class RichReporter:
         if job is not None and id(job) in self.files:
             self.progress.remove_task(self.files.pop(id(job)))
         if result.status != "uploaded":
-            self.progress.console.print(_describe(result), markup=False, highlight=False)
+            style = "red" if result.status in ("failed", "rejected") else None
+            self.progress.console.print(
+                _describe(result), markup=False, highlight=False, style=style
+            )
 
     def account_stopped(self, account: str, reason: str) -> None:
         self.progress.console.print(

@@ -114,12 +114,15 @@ def run(args: argparse.Namespace) -> int:
             reporter = RichReporter(output.stderr) if interactive else PlainReporter(output.stderr)
             engine = UploadEngine(store.paths, journal, reporter, limiter=RateLimiter(DEMO_RATE))
             plan = plan_upload([root / "artworks"], accounts, journal)
-            summary = summarise(asyncio.run(engine.run(plan, credentials)))
+            try:
+                summary = summarise(asyncio.run(engine.run(plan, credentials)))
+            finally:
+                plan.close()
             output.info(
                 f"      {summary['uploaded']} uploaded, {summary['skipped']} skipped, "
-                f"{summary['failed']} failed"
+                f"{summary['rejected']} rejected, {summary['failed']} failed"
             )
-            if summary["failed"]:
+            if summary["failed"] or summary["rejected"]:
                 return 1
 
         output.info("[6/6] History, and the files on the servers checked byte for byte")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 from pathlib import Path
@@ -32,6 +33,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     upload.add_argument(
         "--retries", type=int, default=5, metavar="N", help="attempts per file (default 5)"
     )
+    upload.add_argument(
+        "--skip-checks", action="store_true", help="send files the pre-upload checks reject"
+    )
+    upload.add_argument(
+        "--safe-names", action="store_true", help="rename to fit each agency's filename rule"
+    )
     upload.set_defaults(handler=run_upload)
 
     history = commands.add_parser("history", help="what went where, when, and the outcome")
@@ -53,9 +60,18 @@ def run_upload(args: argparse.Namespace) -> int:
     if not names:
         raise UsageError("--to needs at least one account name")
     accounts = [config.get(name) for name in dict.fromkeys(names)]
-    journal = Journal(target.paths.journal_file)
-    try:
-        plan = plan_upload(args.paths, accounts, journal, force=args.force)
+    with contextlib.ExitStack() as stack:
+        journal = Journal(target.paths.journal_file)
+        stack.callback(journal.close)
+        plan = plan_upload(
+            args.paths,
+            accounts,
+            journal,
+            force=args.force,
+            skip_checks=args.skip_checks,
+            safe_names=args.safe_names,
+        )
+        stack.callback(plan.close)
         if args.dry_run:
             return _print_plan(plan, args.json)
         for account in accounts:
@@ -81,21 +97,23 @@ def run_upload(args: argparse.Namespace) -> int:
         except (KeyboardInterrupt, asyncio.CancelledError):
             output.error("interrupted; the journal is consistent, run the same command to resume")
             return int(ExitCode.INTERRUPTED)
-    finally:
-        journal.close()
     summary = summarise(results)
     if args.json:
         output.print_json({"results": [r.to_json() for r in results], "summary": summary})
     else:
         output.info(
             f"{summary['uploaded']} uploaded, {summary['skipped']} skipped, "
-            f"{summary['failed']} failed ({summary['bytes']:,} bytes sent)"
+            f"{summary['rejected']} rejected, {summary['failed']} failed "
+            f"({summary['bytes']:,} bytes sent)"
         )
         for failure in summary["failures"]:
             output.info(
-                redact(f"  failed: {failure['account']}: {failure['file']}: {failure['error']}")
+                redact(
+                    f"  {failure['status']}: {failure['account']}: {failure['file']}: "
+                    f"{failure['error']}"
+                )
             )
-    return int(ExitCode.FAILURE if summary["failed"] else ExitCode.OK)
+    return int(ExitCode.FAILURE if summary["failed"] or summary["rejected"] else ExitCode.OK)
 
 
 async def _run_cancellable(engine: UploadEngine, plan: Plan, credentials: dict[str, Any]) -> Any:
@@ -122,13 +140,13 @@ def _print_plan(plan: Plan, as_json: bool) -> int:
                         "bytes": j.artwork.size,
                         "resume": j.resume,
                     }
-                    for j in plan.jobs
+                    for j in plan.all_jobs()
                 ],
                 "skip": [r.to_json() for r in plan.skipped],
             }
         )
         return 0
-    for job in plan.jobs:
+    for job in plan.all_jobs():
         note = " (resume)" if job.resume else ""
         output.info(f"send  {job.artwork.path} -> {job.account.name}:{job.remote_path}{note}")
     for result in plan.skipped:
