@@ -168,7 +168,9 @@ def _image_facts(facts: FileFacts) -> None:
         claimed = f"{int(pixels.group(1)) / 1e6:,.0f} MP" if pixels else "too many pixels"
         facts.error = f"image header claims {claimed}; refused without decoding"
         return
-    except (UnidentifiedImageError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, SyntaxError, ValueError, OSError) as exc:
+        # The file was readable a moment ago: an OSError here is Pillow's
+        # word for broken content ("Truncated File Read").
         facts.error = f"not a readable {(facts.format or 'image').upper()}: {exc}"
         return
     with image:
