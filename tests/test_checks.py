@@ -153,6 +153,15 @@ def test_bad_input_each_reported_others_still_checked(tmp_path: Path, cli: Cli) 
     assert levels["good.jpg"] == "ok" and levels["zero.jpg"] == "error"
 
 
+def test_video_duration_needs_ffprobe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clip = tmp_path / "clip.mov"
+    clip.write_bytes(b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00" + b"\x00" * 100)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no ffprobe on it
+    v = verdicts([clip], "adobestock")[("clip.mov", "adobestock")]
+    assert "warning: duration not checked: ffprobe is not installed" in v
+    assert read_facts(clip).format == "mov"
+
+
 def test_check_command_errors(cli: Cli, tmp_path: Path) -> None:
     photo(tmp_path / "a.jpg", 10, 10)
     no_accounts = cli("check", str(tmp_path))
@@ -195,6 +204,8 @@ def test_upload_routes_and_packs_per_agency(
     photo(art / "tiny.jpg", 600, 400)
     vector = with_creator(tag(eps(art / "logo.eps"), title="Logo", keywords=SEVEN), 10)
     preview = photo(art / "logo.jpg", 1600, 1600)
+    (art / "zero.jpg").write_bytes(b"")
+    accented = tag(photo(art / "Café-02.jpg", 2400, 1800), title="Cafe", keywords=SEVEN)
     with start_server("pyftpdlib-ftps") as ss_server, start_server("asyncssh-sftp") as dp_server:
         cli.ok("init")
         ca = str(ss_server.info.ca_file)
@@ -233,19 +244,27 @@ def test_upload_routes_and_packs_per_agency(
             input=dp_server.info.password + "\n",
         )
         cli.ok("account", "test", "dp", "--trust-host-key")  # fmt: skip
-        result = cli("upload", str(art), "--to", "ss,dp", "--json")
+        result = cli("upload", str(art), "--to", "ss,dp", "--json", "--safe-names")
         report = json.loads(result.stdout)
-        assert result.returncode == 1, result.output  # tiny.jpg was rejected
+        assert result.returncode == 1, result.output  # tiny.jpg and zero.jpg were rejected
         by = {(Path(r["file"]).name, r["account"]): r for r in report["results"]}
+        assert by[("zero.jpg", "ss")]["status"] == "rejected"
+        assert by[("zero.jpg", "ss")]["error"] == "empty file (0 bytes)"
+        assert by[("Café-02.jpg", "ss")]["remote_path"] == "Cafe_02.jpg"
+        assert by[("Café-02.jpg", "dp")]["remote_path"] == "Café-02.jpg"  # no rule there
         assert by[("tiny.jpg", "ss")]["status"] == "rejected"
         assert "minimum is 4.0 MP" in by[("tiny.jpg", "ss")]["error"]
         assert by[("tiny.jpg", "dp")]["status"] == "rejected"
         assert by[("logo.jpg", "dp")]["status"] == "skipped"
 
         ss_files = sorted(p.name for p in ss_server.info.root.iterdir() if p.is_file())
-        assert ss_files == ["good_photo.jpg", "logo.eps", "logo.jpg"]
+        assert ss_files == ["Cafe_02.jpg", "good_photo.jpg", "logo.eps", "logo.jpg"]
         dp_files = sorted(p.name for p in dp_server.info.root.iterdir() if p.is_file())
-        assert dp_files == ["good_photo.jpg", "logo.zip"]
+        assert dp_files == ["Café-02.jpg", "good_photo.jpg", "logo.zip"]
+        assert (ss_server.info.root / "Cafe_02.jpg").read_bytes() == accented.read_bytes()
+        sent = [h["remote_path"] for h in json.loads(cli.ok("history", "--json", "--account",
+                                                             "ss").stdout)]  # fmt: skip
+        assert sent.index("logo.eps") < sent.index("logo.jpg"), "vector before its preview"
         with zipfile.ZipFile(dp_server.info.root / "logo.zip") as archive:
             assert archive.read("logo.eps") == vector.read_bytes()
             assert archive.read("logo.jpg") == preview.read_bytes()

@@ -451,3 +451,73 @@ def test_resume_accepts_a_rename_the_journal_missed(
         assert sent == []
         run(go(resume=False))
         assert sum(sent) == local.stat().st_size
+
+
+def test_idle_ftp_connection_gets_noop(
+    start_server: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyftpdlib.handlers import FTPHandler
+
+    noops: list[str] = []
+    original = FTPHandler.ftp_NOOP
+
+    def counting_noop(self: FTPHandler, line: str) -> None:
+        noops.append(line)
+        original(self, line)
+
+    monkeypatch.setattr(FTPHandler, "ftp_NOOP", counting_noop)
+    local = make_file(tmp_path / "after-idle.jpg", 10_000)
+    with start_server("pyftpdlib-ftps") as server:
+
+        async def go() -> None:
+            transport = open_transport(
+                server.account(),
+                server.credentials(),
+                server.paths,
+                timeouts=Timeouts(connect=5, reply=5, stall=5, keepalive=0.2),
+            )
+            await transport.connect()
+            try:
+                await asyncio.sleep(1.0)
+                await send_file(transport, local, server.remote_dir, local.name)
+            finally:
+                await transport.close()
+
+        run(go())
+        assert sha(server.upload_root / local.name) == sha(local)
+    assert len(noops) >= 2
+
+
+def test_sftp_key_login(tmp_path: Path) -> None:
+    import asyncssh
+
+    from stockup.config import Account
+    from stockup.demo.servers import asyncssh_sftpd
+    from stockup.paths import Paths
+    from stockup.secret import Secret
+    from stockup.transports.hostkeys import KnownHosts
+    from stockup.vault import Credentials
+
+    client_key = asyncssh.generate_private_key("ssh-ed25519")
+    key_file = tmp_path / "id_ed25519"
+    client_key.write_private_key(str(key_file), passphrase="key passphrase")
+    local = make_file(tmp_path / "keyed.jpg", 50_000)
+    paths = Paths(tmp_path / "home", tmp_path / "home", tmp_path / "home" / "state")
+    with asyncssh_sftpd(tmp_path / "root", client_key=client_key) as info:
+        assert info.host_key is not None
+        KnownHosts(paths.known_hosts_file).add(info.host, info.port, info.host_key)
+        account = Account(name="k", agency="custom", protocol="sftp", host=info.host,
+                          port=info.port, login="key", key_file=str(key_file))  # fmt: skip
+
+        async def go(passphrase: str) -> None:
+            transport = open_transport(account, Credentials(info.user, Secret(passphrase)), paths)
+            await transport.connect()
+            try:
+                await send_file(transport, local, "", local.name)
+            finally:
+                await transport.close()
+
+        run(go("key passphrase"))
+        assert sha(info.root / "keyed.jpg") == sha(local)
+        with pytest.raises(TransportError):
+            run(go("wrong key passphrase"))

@@ -344,3 +344,37 @@ def test_rate_parsing_and_budget() -> None:
     delays = [limiter._reserve(1000) for _ in range(5)]
     # Each 1000 bytes books one more second of the budget, less the burst allowance.
     assert delays[-1] == pytest.approx(4.75, abs=0.05)
+
+
+def test_progress_bars_on_a_terminal(cli: Cli, tmp_path: Path, start_server: ServerFactory) -> None:
+    """On a terminal: overall bytes with speed and ETA, one bar per account."""
+    import pty
+
+    make_batch(tmp_path / "batch", [400_000] * 3)
+    with start_server("pyftpdlib-ftps") as server:
+        cli.ok("init")
+        add_account(cli, server, name="bars")
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stockup", "upload", "--skip-checks", str(tmp_path / "batch"),
+             "--to", "bars", "--limit-rate", "1M"],
+            env={**cli.base_env(), "TERM": "xterm-256color", "COLUMNS": "120"},
+            stdin=follower, stdout=follower, stderr=follower,
+        )  # fmt: skip
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        proc.wait(60)
+        os.close(leader)
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    assert proc.returncode == 0, screen
+    assert "all accounts" in screen and "bars" in screen
+    assert "MB/s" in screen or "kB/s" in screen
+    assert "━" in screen

@@ -222,7 +222,7 @@ def _plan_account(
                     else f"{agency.name} makes its own preview")  # fmt: skip
             continue
         if not skip_checks:
-            errors = batch.verdict(path, agency, account.name).errors
+            errors = batch.verdict(path, agency, account.name, safe_names=safe_names).errors
             if errors:
                 decided(path, "rejected", "; ".join(errors))
                 continue
@@ -402,7 +402,7 @@ class UploadEngine:
                     transport[0],
                     art.path,
                     job.remote_dir,
-                    art.path.name,
+                    job.name,
                     use_rename=account.rename,
                     resume=resume,
                     progress=progress,

@@ -74,12 +74,15 @@ class Batch:
     def media(self, path: Path) -> str:
         return "vector" if path in self.preview_of else self.facts[path].media
 
-    def verdict(self, path: Path, agency: Agency, target: str) -> Verdict:
+    def verdict(
+        self, path: Path, agency: Agency, target: str, *, safe_names: bool = False
+    ) -> Verdict:
         findings = evaluate(
             self.facts[path],
             agency,
             has_preview=path in self.vector_preview,
             is_preview=path in self.preview_of,
+            check_name=not safe_names,
         )
         return Verdict(self.facts[path], agency, target, findings)
 

@@ -27,9 +27,15 @@ def worst(findings: list[Finding]) -> str:
 
 
 def evaluate(
-    facts: FileFacts, agency: Agency, *, has_preview: bool, is_preview: bool
+    facts: FileFacts,
+    agency: Agency,
+    *,
+    has_preview: bool,
+    is_preview: bool,
+    check_name: bool = True,
 ) -> list[Finding]:
-    """Every finding for one file at one agency; [] means ok."""
+    """Every finding for one file at one agency; [] means ok. ``check_name``
+    is off when the file will be uploaded under a safe name."""
     if facts.error:
         return [Finding("error", facts.error)]
     rules: dict[str, Any] = agency.rules
@@ -61,7 +67,7 @@ def evaluate(
     if not is_preview:
         _metadata_rules(facts, rules, error, warn)
     pattern = rules.get("filename_pattern")
-    if pattern and not re.match(pattern, facts.path.name):
+    if check_name and pattern and not re.match(pattern, facts.path.name):
         error(f"file name {facts.path.name!r} breaks {agency.name}'s naming rule "
               f"({pattern}); rename it or upload with --safe-names")  # fmt: skip
     return found

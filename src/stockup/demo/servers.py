@@ -109,7 +109,12 @@ class _SSHServer(asyncssh.SSHServer):
 
 
 @contextmanager
-def asyncssh_sftpd(root: Path, host_key: asyncssh.SSHKey | None = None) -> Iterator[ServerInfo]:
+def asyncssh_sftpd(
+    root: Path,
+    host_key: asyncssh.SSHKey | None = None,
+    client_key: asyncssh.SSHKey | None = None,
+) -> Iterator[ServerInfo]:
+    """SFTP with password login, and key login for ``client_key`` when given."""
     root.mkdir(parents=True, exist_ok=True)
     key = host_key or asyncssh.generate_private_key("ssh-ed25519")
     loop = asyncio.new_event_loop()
@@ -124,6 +129,11 @@ def asyncssh_sftpd(root: Path, host_key: asyncssh.SSHKey | None = None) -> Itera
             server_factory=_SSHServer,
             sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(root).encode()),
             allow_scp=False,
+            authorized_client_keys=(
+                asyncssh.import_authorized_keys(client_key.export_public_key().decode())
+                if client_key
+                else None
+            ),
         )
 
     acceptor = asyncio.run_coroutine_threadsafe(start(), loop).result(10)

@@ -36,6 +36,9 @@ class Timeouts:
     reply: float = 30.0
     stall: float = 60.0
     """A data transfer that makes no progress for this long is abandoned."""
+    keepalive: float = 30.0
+    """An idle FTP control connection gets a NOOP this often, so servers and
+    NAT boxes do not drop it between files."""
 
 
 @dataclass

@@ -14,6 +14,7 @@ import ftplib
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -173,11 +174,32 @@ class FtpTransport(Transport):
         self._ftp: _PlainFTP | _ExplicitFTPS | None = None
         self._data: socket.socket | None = None
         self._made_dirs: set[str] = set()
+        self._busy = 0
+        self._last_used = time.monotonic()
+        self._keepalive_task: asyncio.Task[None] | None = None
 
     # -- plumbing -----------------------------------------------------------
 
     async def _run(self, func: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+        self._busy += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+        finally:
+            self._busy -= 1
+            self._last_used = time.monotonic()
+
+    async def _keep_alive(self) -> None:
+        """NOOP on an idle control connection; a dead one is dropped so the
+        next operation reports a retryable ConnectionLost."""
+        interval = self._timeouts.keepalive
+        while self._ftp is not None:
+            await asyncio.sleep(interval / 2)
+            if self._busy or time.monotonic() - self._last_used < interval:
+                continue
+            try:
+                await self.keepalive()
+            except TransportError:
+                self._ftp = None
 
     def _client(self) -> _PlainFTP | _ExplicitFTPS:
         if self._ftp is None:
@@ -201,7 +223,9 @@ class FtpTransport(Transport):
                 self.account.name,
                 self.account.host,
             )
-        return await self._run(self._connect)
+        info = await self._run(self._connect)
+        self._keepalive_task = asyncio.create_task(self._keep_alive())
+        return info
 
     def _connect(self) -> ConnectionInfo:
         account, timeouts = self.account, self._timeouts
@@ -372,6 +396,8 @@ class FtpTransport(Transport):
         await self._run(self._call, "NOOP", self._client().voidcmd, "NOOP")
 
     async def close(self) -> None:
+        if self._keepalive_task is not None:
+            self._keepalive_task.cancel()
         data, client = self._data, self._ftp
         if data is not None:  # a transfer is blocked in the worker: break it
             data.close()

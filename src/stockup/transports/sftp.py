@@ -120,7 +120,11 @@ class SftpTransport(Transport):
                 preferred_auth=["password", "keyboard-interactive"],
             )
         elif account.login == "key":
-            options.update(client_keys=[account.key_file], agent_path=None)
+            options.update(
+                client_keys=[self._private_key()], agent_path=None, preferred_auth=["publickey"]
+            )
+        else:  # agent: keys from SSH_AUTH_SOCK
+            options.update(preferred_auth=["publickey"])
         try:
             conn = await asyncio.wait_for(
                 asyncssh.connect(
@@ -166,6 +170,19 @@ class SftpTransport(Transport):
             host_key_recorded=recorded,
             cipher=str(conn.get_extra_info("send_cipher")),
         )
+
+    def _private_key(self) -> asyncssh.SSHKey:
+        """The account's key file; the vault's password for a key login is
+        the key's passphrase (ignored for an unencrypted key)."""
+        path = self.account.key_file or ""
+        try:
+            return asyncssh.read_private_key(path, self._credentials.password.reveal() or None)
+        except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError, ValueError):
+            raise AuthenticationFailed(
+                f"cannot open the SSH key {path}: wrong passphrase or not a private key"
+            ) from None
+        except OSError as exc:
+            raise AuthenticationFailed(f"cannot read the SSH key {path}: {exc.strerror}") from None
 
     def _host_key_error(self, check: _HostKeyCheck, known: list[asyncssh.SSHKey]) -> TransportError:
         offered = check.offered
