@@ -26,11 +26,15 @@ class FaultProxy:
         self.cuts_left = 0
         self.cut_ports: set[int] | None = None
         self.cuts_done = 0
+        self.delay_seconds = 0.0
+        """Added to every chunk each way: latency emulation (a round trip gains twice this)."""
         self.stall_after_bytes: int | None = None
         self.stall_seconds = 0.0
+        self.stalls_left = 0
         self.stall_ports: set[int] | None = None
         self._loop = asyncio.new_event_loop()
         self._servers: list[asyncio.Server] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     def cut_next(
@@ -42,11 +46,18 @@ class FaultProxy:
         self.cut_ports = set(ports) if ports is not None else None
 
     def stall_next(
-        self, after_bytes: int, seconds: float, *, ports: Iterable[int] | None = None
+        self,
+        after_bytes: int,
+        seconds: float,
+        *,
+        times: int = 1,
+        ports: Iterable[int] | None = None,
     ) -> None:
-        """Stop forwarding upstream for ``seconds`` once a connection carried ``after_bytes``."""
+        """Stop forwarding upstream for ``seconds`` once a connection carried
+        ``after_bytes``, on the next ``times`` connections that get that far."""
         self.stall_after_bytes = after_bytes
         self.stall_seconds = seconds
+        self.stalls_left = times
         self.stall_ports = set(ports) if ports is not None else None
 
     def __enter__(self) -> FaultProxy:
@@ -74,12 +85,13 @@ class FaultProxy:
             if task is not asyncio.current_task():
                 task.cancel()
 
-    def _claim_cut(self, port: int) -> int | None:
+    def _cut_limit(self, port: int) -> int | None:
+        """The byte count after which this connection is cut, while cuts are left
+        (one is used up only when a connection really reaches it)."""
         if self.cuts_left <= 0 or self.cut_after_bytes is None:
             return None
         if self.cut_ports is not None and port not in self.cut_ports:
             return None
-        self.cuts_left -= 1
         return self.cut_after_bytes
 
     async def _handle(
@@ -90,7 +102,7 @@ class FaultProxy:
         except OSError:
             writer.close()
             return
-        cut = self._claim_cut(port)
+        cut = self._cut_limit(port)
         stall_at = self.stall_after_bytes
         if self.stall_ports is not None and port not in self.stall_ports:
             stall_at = None
@@ -101,13 +113,17 @@ class FaultProxy:
             limit: int | None,
             stall: int | None = None,
         ) -> None:
+            if self.delay_seconds:
+                src = self._delayed(src)
             carried = 0
             try:
                 while data := await src.read(65536):
-                    if stall is not None and carried + len(data) > stall:
+                    if stall is not None and carried + len(data) > stall and self.stalls_left:
+                        self.stalls_left -= 1
                         stall = None
                         await asyncio.sleep(self.stall_seconds)
-                    if limit is not None and carried + len(data) > limit:
+                    if limit is not None and carried + len(data) > limit and self.cuts_left > 0:
+                        self.cuts_left -= 1
                         dst.write(data[: limit - carried])
                         await dst.drain()
                         self._reset(writer)
@@ -129,6 +145,30 @@ class FaultProxy:
         )
         for w in (writer, up_writer):
             w.close()
+
+    def _delayed(self, src: asyncio.StreamReader) -> asyncio.StreamReader:
+        """A reader that yields ``src``'s data ``delay_seconds`` after it arrived,
+        without slowing the stream's throughput (the data is queued, not held)."""
+        out = asyncio.StreamReader()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def receive() -> None:
+            while data := await src.read(65536):
+                queue.put_nowait((loop.time() + self.delay_seconds, data))
+            queue.put_nowait((loop.time() + self.delay_seconds, b""))
+
+        async def release() -> None:
+            while True:
+                due, data = await queue.get()
+                await asyncio.sleep(max(0.0, due - loop.time()))
+                if not data:
+                    out.feed_eof()
+                    return
+                out.feed_data(data)
+
+        self._tasks.update({loop.create_task(receive()), loop.create_task(release())})
+        return out
 
     @staticmethod
     def _reset(writer: asyncio.StreamWriter) -> None:

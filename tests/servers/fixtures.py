@@ -157,6 +157,7 @@ def start_server(request: pytest.FixtureRequest, tmp_path: Path, certs: Certs) -
                             cert=(cert.cert_file, cert.key_file) if tls_kind != "ftp" else None,
                             implicit=tls_kind == "ftps-implicit",
                             passive_ports=ports,
+                            pasv_address=PROXY_HOST if proxy else None,
                         )
                     )
             if info.protocol != "ftp" and info.protocol != "sftp":

@@ -12,6 +12,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -82,6 +83,34 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
     raise RuntimeError(f"{what} did not listen on {port}")
 
 
+class Daemon:
+    """A server process that can be killed and started again on the same port."""
+
+    def __init__(self, argv: list[str], port: int, what: str, sessions: str) -> None:
+        self.argv, self.port, self.what = argv, port, what
+        self.sessions = sessions
+        """A pattern of the per-connection processes' command lines (they call setsid)."""
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        # Its own process group: killing the server kills its per-session children too.
+        proc = subprocess.Popen(self.argv, stderr=subprocess.PIPE, start_new_session=True)
+        wait_listening(self.port, proc, self.what)
+        return proc
+
+    def restart(self, down_seconds: float) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        subprocess.run(["pkill", "-KILL", "-f", self.sessions], check=False)
+        time.sleep(down_seconds)
+        self.proc = self._start()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
 @dataclass
 class SystemUser:
     name: str
@@ -125,6 +154,7 @@ def vsftpd(
     cert: tuple[Path, Path] | None,
     implicit: bool = False,
     passive_ports: range | None = None,
+    pasv_address: str | None = None,
 ) -> Iterator[ServerInfo]:
     require(VSFTPD, "vsftpd")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -170,24 +200,19 @@ def vsftpd(
         ]
         if implicit:
             lines.append("implicit_ssl=YES")
+    if pasv_address:
+        lines.append(f"pasv_address={pasv_address}")
     config = workdir / "vsftpd.conf"
     config.write_text("\n".join(lines) + "\n")
-    proc = subprocess.Popen([VSFTPD, str(config)], stderr=subprocess.PIPE)
+    daemon = Daemon([VSFTPD, str(config)], port, "vsftpd", sessions=str(config))
     try:
-        wait_listening(port, proc, "vsftpd")
         protocol = ("ftps-implicit" if implicit else "ftps") if cert else "ftp"
         yield ServerInfo(
-            "vsftpd",
-            "127.0.0.1",
-            port,
-            user.home,
-            user=user.name,
-            password=user.password,
-            protocol=protocol,
-        )
+            "vsftpd", "127.0.0.1", port, user.home, user=user.name, password=user.password,
+            protocol=protocol, restart=daemon.restart,
+        )  # fmt: skip
     finally:
-        proc.terminate()
-        proc.wait(10)
+        daemon.stop()
 
 
 @contextlib.contextmanager
@@ -224,19 +249,12 @@ def sshd(workdir: Path, user: SystemUser) -> Iterator[ServerInfo]:
         )
         + "\n"
     )
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE)
+    daemon = Daemon([SSHD, "-D", "-e", "-f", str(config)], port, "sshd", f"sshd: {user.name}")
     try:
-        wait_listening(port, proc, "sshd")
         yield ServerInfo(
-            "sshd",
-            "127.0.0.1",
-            port,
-            user.home,
-            user=user.name,
-            password=user.password,
-            protocol="sftp",
-            host_key=asyncssh.read_public_key(str(key_file) + ".pub"),
-        )
+            "sshd", "127.0.0.1", port, user.home, user=user.name, password=user.password,
+            protocol="sftp", host_key=asyncssh.read_public_key(str(key_file) + ".pub"),
+            restart=daemon.restart,
+        )  # fmt: skip
     finally:
-        proc.terminate()
-        proc.wait(10)
+        daemon.stop()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +42,8 @@ class ServerInfo:
     protocol: str = "ftp"
     ca_file: Path | None = None
     host_key: asyncssh.SSHKey | None = None
+    restart: Callable[[float], None] | None = None
+    """Kill the server, wait this many seconds, start it again (real servers)."""
 
 
 class QuotaHandlerMixin:

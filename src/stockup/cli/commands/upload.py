@@ -18,6 +18,7 @@ from stockup.errors import ExitCode, UsageError
 from stockup.journal import Journal
 from stockup.ratelimit import RateLimiter, parse_rate
 from stockup.secret import redact
+from stockup.transports.base import Timeouts
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -37,6 +38,14 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "--skip-checks", action="store_true", help="send files the pre-upload checks reject"
     )
     upload.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="give up on a connection attempt, a reply or a stalled transfer after this long "
+        "(default 60; the attempt is then retried)",
+    )
+    upload.add_argument(
         "--safe-names", action="store_true", help="rename to fit each agency's filename rule"
     )
     upload.set_defaults(handler=run_upload)
@@ -53,6 +62,8 @@ def run_upload(args: argparse.Namespace) -> int:
         raise UsageError("--connections must be between 1 and 32")
     if not 1 <= args.retries <= 100:
         raise UsageError("--retries must be between 1 and 100")
+    if not 1 <= args.timeout <= 3600:
+        raise UsageError("--timeout must be between 1 and 3600 seconds")
     limiter = RateLimiter(parse_rate(args.limit_rate)) if args.limit_rate else None
     target = store()
     config = target.config()
@@ -91,6 +102,7 @@ def run_upload(args: argparse.Namespace) -> int:
             connections=args.connections,
             attempts=args.retries,
             limiter=limiter,
+            timeouts=Timeouts(connect=args.timeout, reply=args.timeout, stall=args.timeout),
         )
         try:
             results = asyncio.run(_run_cancellable(engine, plan, credentials))
