@@ -15,7 +15,7 @@ demo: $(STAMP)
 	$(BIN)/stockup demo
 
 bench: $(STAMP)
-	$(BIN)/python bench/upload_vs_lftp.py
+	$(BIN)/python bench/compare.py
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench

@@ -68,13 +68,14 @@ async def send_file(
     offset = safe_offset(existing, transport.capabilities.resume_alignment)
     if existing is None or offset < local_size:
         await transport.upload(local, target, offset, progress)
-    remote_size = await transport.size(target)
+    if use_rename:
+        remote_size = await transport.commit(target, final, local_size)
+    else:
+        remote_size = await transport.size(target)
     if remote_size != local_size:
         raise VerificationFailed(
             f"{final}: the server holds {remote_size} bytes after upload, expected {local_size}"
         )
-    if use_rename:
-        await transport.rename(target, final)
     return final
 
 

@@ -155,6 +155,7 @@ def vsftpd(
     implicit: bool = False,
     passive_ports: range | None = None,
     pasv_address: str | None = None,
+    log_protocol: bool = False,
 ) -> Iterator[ServerInfo]:
     require(VSFTPD, "vsftpd")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -181,7 +182,6 @@ def vsftpd(
         f"pasv_min_port={ports.start}",
         f"pasv_max_port={ports.stop - 1}",
         "connect_from_port_20=NO",
-        "xferlog_enable=NO",
         "use_localtime=NO",
         f"vsftpd_log_file={workdir / 'vsftpd.log'}",
         "dirmessage_enable=NO",
@@ -194,6 +194,7 @@ def vsftpd(
             "force_local_logins_ssl=YES",
             "force_local_data_ssl=YES",
             "require_ssl_reuse=YES",
+            "ssl_ciphers=HIGH",
             "ssl_sslv2=NO",
             "ssl_sslv3=NO",
             "allow_anon_ssl=NO",
@@ -202,6 +203,8 @@ def vsftpd(
             lines.append("implicit_ssl=YES")
     if pasv_address:
         lines.append(f"pasv_address={pasv_address}")
+    if log_protocol:  # vsftpd writes its log file only with xferlog_enable
+        lines += ["log_ftp_protocol=YES", "xferlog_enable=YES", "xferlog_std_format=NO"]
     config = workdir / "vsftpd.conf"
     config.write_text("\n".join(lines) + "\n")
     daemon = Daemon([VSFTPD, str(config)], port, "vsftpd", sessions=str(config))

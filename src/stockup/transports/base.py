@@ -87,6 +87,14 @@ class Transport(abc.ABC):
     async def rename(self, source: str, target: str) -> None:
         """Rename, replacing ``target`` if it exists."""
 
+    async def commit(self, temporary: str, final: str, size: int) -> int | None:
+        """Rename ``temporary`` to ``final`` only if it holds ``size`` bytes;
+        returns the size found (None: absent). Protocols may save round trips."""
+        found = await self.size(temporary)
+        if found == size:
+            await self.rename(temporary, final)
+        return found
+
     @abc.abstractmethod
     async def remove(self, path: str) -> None: ...
 

@@ -1,0 +1,330 @@
+"""Benchmark: stockup against lftp and rclone, same files, same servers, same run.
+
+Creates its own network namespace (so traffic shaping touches nothing else),
+starts Debian's vsftpd (explicit FTPS, require_ssl_reuse=YES) and OpenSSH
+sshd in it with a throwaway user, and runs each workload with every tool:
+
+  a) 40 x 8 MB, FTPS and SFTP, loopback;
+  b) 300 x 200 KB, FTPS and SFTP, loopback, plus FTPS commands per file;
+  c) 50 ms round trip through the delay proxy: 1 x 50 MB over SFTP,
+     40 x 1 MB over FTPS;
+  d) 100 MB to three servers at once under a 100 Mbit/s tbf cap, without
+     and with 50 ms round trip: time against the link limit.
+
+Prints each tool's time, the ratio stockup / best peer, and any peer that
+failed or left incomplete files. Needs root, iproute2, vsftpd,
+openssh-server, lftp and rclone. Run: `make bench`. Asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import real  # noqa: E402
+from tests.servers.faultproxy import FaultProxy  # noqa: E402
+
+from stockup.demo.pki import LocalPKI  # noqa: E402
+from stockup.demo.servers import ServerInfo  # noqa: E402
+
+NAMESPACE = "stockup-bench"
+PROXY = "127.0.0.2"
+PARALLEL = 4
+LINK_MBIT = 100
+ONE_WAY_DELAY = 0.025
+TOOLS = ("stockup", "lftp", "rclone")
+
+
+@dataclass
+class Target:
+    """One server as a tool reaches it: directly or through the delay proxy."""
+
+    name: str
+    info: ServerInfo
+    host: str = "127.0.0.1"
+
+    @property
+    def scheme(self) -> str:
+        return "sftp" if self.info.protocol == "sftp" else "ftp"
+
+
+@dataclass
+class Outcome:
+    seconds: float
+    complete: int
+    expected: int
+    failed: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and self.complete == self.expected
+
+
+@dataclass
+class Bench:
+    user: real.SystemUser
+    pki: LocalPKI
+    env: dict[str, str]
+    rows: list[dict[str, object]] = field(default_factory=list)
+
+    def peer_command(self, tool: str, source: Path, target: Target, folder: str) -> list[str]:
+        """The argv that uploads ``source`` into ``folder`` on ``target`` with a peer tool."""
+        if tool == "lftp":
+            settings = (
+                f"set ssl:ca-file {self.pki.ca_file}; set ftp:ssl-force true; "
+                "set ftp:ssl-protect-data true; set sftp:auto-confirm yes; "
+                "set cmd:fail-exit true;"
+            )
+            return ["lftp", "-u", f"{self.user.name},{self.user.password}", "-e",
+                    f"{settings} mirror -R --parallel={PARALLEL} {source} {folder}; quit",
+                    f"{target.scheme}://{target.host}:{target.info.port}"]  # fmt: skip
+        return ["rclone", "copy", str(source), f"{target.name.replace('-', '')}:{folder}",
+                "--transfers", str(PARALLEL), "--ca-cert", str(self.pki.ca_file),
+                "-q"]  # fmt: skip
+
+    def rclone_env(self, targets: list[Target]) -> dict[str, str]:
+        """rclone remotes named after the targets, configured through the environment."""
+        obscured = subprocess.run(
+            ["rclone", "obscure", self.user.password], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        env: dict[str, str] = {}
+        for target in targets:
+            prefix = f"RCLONE_CONFIG_{target.name.replace('-', '').upper()}_"
+            env |= {
+                f"{prefix}TYPE": target.scheme, f"{prefix}HOST": target.host,
+                f"{prefix}PORT": str(target.info.port), f"{prefix}USER": self.user.name,
+                f"{prefix}PASS": obscured,
+            }  # fmt: skip
+            if target.scheme == "ftp":
+                # rclone 1.60 cannot do TLS 1.3 with vsftpd, and its FTP backend
+                # ignores --ca-cert: it runs unverified here (loopback, our own CA).
+                env |= {
+                    f"{prefix}EXPLICIT_TLS": "true",
+                    f"{prefix}DISABLE_TLS13": "true",
+                    f"{prefix}NO_CHECK_CERTIFICATE": "true",
+                }
+        return env
+
+    def folder(self, name: str) -> Path:
+        path = self.user.home / name
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir()
+        shutil.chown(path, self.user.name, self.user.name)
+        return path
+
+    def run(self, tool: str, source: Path, targets: list[Target]) -> Outcome:
+        """Upload ``source`` to every target at once with ``tool`` (one process each
+        for the peers, one stockup run for all) and count complete files."""
+        folders = [self.folder(f"{tool}-{t.name}") for t in targets]
+        env = {**self.env, **self.rclone_env(targets)}
+        start = time.perf_counter()
+        if tool == "stockup":  # one run for every target: that is the point
+            argvs = [[sys.executable, "-m", "stockup", "upload", "--skip-checks", "--no-progress",
+                      "--force", "--connections", str(PARALLEL), str(source), "--to",
+                      ",".join(t.name for t in targets)]]  # fmt: skip
+        else:  # one process per target, all at once
+            argvs = [
+                self.peer_command(tool, source, t, f.name)
+                for t, f in zip(targets, folders, strict=True)
+            ]
+        procs = [
+            subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+            for argv in argvs
+        ]  # fmt: skip
+        failed = False
+        for proc in procs:
+            _, err = proc.communicate()
+            if proc.returncode != 0:
+                failed = True
+                print(f"  {tool} exited {proc.returncode}: {err.strip()[-300:]}", file=sys.stderr)
+        seconds = time.perf_counter() - start
+        sizes = {p.name: p.stat().st_size for p in source.iterdir()}
+        complete = sum(
+            1
+            for folder in folders
+            for p in folder.iterdir()
+            if p.name in sizes and p.stat().st_size == sizes[p.name]
+        )
+        return Outcome(seconds, complete, len(sizes) * len(folders), failed)
+
+    def compare(self, label: str, source: Path, targets: list[Target]) -> dict[str, Outcome]:
+        results = {tool: self.run(tool, source, targets) for tool in TOOLS}
+        peers = [r.seconds for tool, r in results.items() if tool != "stockup" and r.ok]
+        row: dict[str, object] = {"scenario": label}
+        for tool, result in results.items():
+            row[f"{tool}_s"] = round(result.seconds, 2)
+            if not result.ok:
+                row[f"{tool}_problem"] = (
+                    f"{'exited non-zero, ' if result.failed else ''}"
+                    f"{result.complete}/{result.expected} files complete"
+                )
+        row["ratio_vs_best_peer"] = (
+            round(results["stockup"].seconds / min(peers), 2) if peers else None
+        )
+        self.rows.append(row)
+        print(json.dumps(row), flush=True)
+        return results
+
+
+def make_set(folder: Path, count: int, size: int) -> Path:
+    folder.mkdir(parents=True)
+    block = os.urandom(1024 * 1024)
+    for index in range(count):
+        with (folder / f"img_{index:03d}.jpg").open("wb") as handle:
+            left = size
+            while left:
+                handle.write(block[: min(left, len(block))])
+                left -= min(left, len(block))
+    return folder
+
+
+@contextlib.contextmanager
+def shaped(mbit: int) -> Iterator[None]:
+    """A tbf rate cap on the namespace's loopback (MTU 1500, burst above it)."""
+    subprocess.run(["tc", "qdisc", "add", "dev", "lo", "root", "tbf", "rate", f"{mbit}mbit",
+                    "burst", "32kb", "latency", "200ms"], check=True)  # fmt: skip
+    try:
+        yield
+    finally:
+        subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], check=True)
+
+
+def log_lines(log: Path) -> list[str]:
+    return log.read_text(errors="replace").splitlines() if log.exists() else []
+
+
+def inside(scenarios: str) -> int:
+    with tempfile.TemporaryDirectory(prefix="stockup-bench-") as tmp, contextlib.ExitStack() as st:
+        root = Path(tmp)
+        root.chmod(0o755)
+        user = st.enter_context(real.system_user(root / "users"))
+        pki = LocalPKI(root / "pki")
+        cert = pki.issue("server", hosts=("localhost", "127.0.0.1", PROXY))
+        near_ports, far_ports = real.free_port_range(20), real.free_port_range(20)
+        tls = (cert.cert_file, cert.key_file)
+        ftps = st.enter_context(
+            real.vsftpd(root / "near", user, cert=tls, passive_ports=near_ports, log_protocol=True)
+        )
+        ftps_far = st.enter_context(
+            real.vsftpd(root / "far", user, cert=tls, passive_ports=far_ports, pasv_address=PROXY)
+        )
+        sftp = st.enter_context(real.sshd(root / "sshd", user))
+        proxy = st.enter_context(
+            FaultProxy(PROXY, "127.0.0.1", [ftps_far.port, *far_ports, sftp.port])
+        )
+        env = {**os.environ, "STOCKUP_HOME": str(root / "home"),
+               "STOCKUP_PASSPHRASE": "bench passphrase"}  # fmt: skip
+        bench = Bench(user, pki, env)
+        targets = {
+            t.name: t
+            for t in (
+                Target("ftps", ftps), Target("ftps2", ftps_far), Target("sftp", sftp),
+                Target("ftpsfar", ftps_far, PROXY), Target("sftpfar", sftp, PROXY),
+            )
+        }  # fmt: skip
+        stockup = [sys.executable, "-m", "stockup"]
+        subprocess.run([*stockup, "init"], env=env, check=True, capture_output=True)
+        for target in targets.values():
+            extra = ["--ca-file", str(pki.ca_file)] if target.scheme == "ftp" else []
+            subprocess.run(
+                [*stockup, "account", "add", target.name, "--agency", "custom", "--host",
+                 target.host, "--port", str(target.info.port), "--protocol",
+                 target.info.protocol, "--user", user.name, "--password-stdin",
+                 "--remote-dir", f"stockup-{target.name}", *extra],
+                env=env, input=user.password + "\n", text=True, check=True, capture_output=True,
+            )  # fmt: skip
+            bench.folder(f"stockup-{target.name}")
+            if target.scheme == "sftp":
+                subprocess.run([*stockup, "account", "test", target.name, "--trust-host-key"],
+                               env=env, check=True, capture_output=True)  # fmt: skip
+
+        sets = root / "sets"
+        if "a" in scenarios:
+            big = make_set(sets / "40x8MB", 40, 8 * 1024**2)
+            bench.compare("a) 40 x 8 MB, FTPS", big, [targets["ftps"]])
+            bench.compare("a) 40 x 8 MB, SFTP", big, [targets["sftp"]])
+        if "b" in scenarios:
+            small = make_set(sets / "300x200KB", 300, 200 * 1024)
+            log = root / "near" / "vsftpd.log"
+            mark = len(log_lines(log))
+            bench.run("stockup", small, [targets["ftps"]])
+            commands = [line for line in log_lines(log)[mark:] if "FTP command:" in line]
+            per_file = len(commands) / 300
+            bench.rows.append({"scenario": "b) FTPS commands (round trips) per small file",
+                               "stockup": round(per_file, 2)})  # fmt: skip
+            print(f"FTPS commands per small file, stockup: {per_file:.2f}", flush=True)
+            bench.compare("b) 300 x 200 KB, FTPS", small, [targets["ftps"]])
+            bench.compare("b) 300 x 200 KB, SFTP", small, [targets["sftp"]])
+        if "c" in scenarios:
+            proxy.delay_seconds = ONE_WAY_DELAY
+            one = make_set(sets / "1x50MB", 1, 50 * 1024**2)
+            bench.compare("c) 1 x 50 MB, SFTP, 50 ms RTT", one, [targets["sftpfar"]])
+            forty = make_set(sets / "40x1MB", 40, 1024**2)
+            bench.compare("c) 40 x 1 MB, FTPS, 50 ms RTT", forty, [targets["ftpsfar"]])
+            proxy.delay_seconds = 0.0
+        if "d" in scenarios:
+            hundred = make_set(sets / "1x100MB", 1, 100 * 1024**2)
+            for label, names, delay in (
+                ("d) 3 x 100 MB fan-out, 100 Mbit/s", ("ftps", "ftps2", "sftp"), 0.0),
+                ("d) 3 x 100 MB fan-out, 100 Mbit/s, 50 ms RTT", ("ftps", "ftpsfar", "sftpfar"),
+                 ONE_WAY_DELAY),
+            ):  # fmt: skip
+                proxy.delay_seconds = delay
+                chosen = [targets[n] for n in names]
+                limit = len(chosen) * 100 * 1024**2 * 8 / (LINK_MBIT * 1e6)
+                with shaped(LINK_MBIT):
+                    results = bench.compare(label, hundred, chosen)
+                row = bench.rows[-1]
+                row["link_limit_s"] = round(limit, 2)
+                for tool, result in results.items():
+                    row[f"{tool}_pct_of_link"] = round(100 * limit / result.seconds, 1)
+                print(json.dumps(row), flush=True)
+            proxy.delay_seconds = 0.0
+    print("\nFIGURES " + json.dumps(bench.rows), flush=True)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenarios", default="abcd", help="which of a b c d to run")
+    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inside:
+        return inside(args.scenarios)
+    for tool in ("ip", "tc", "lftp", "rclone"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is not installed (apt-get install iproute2 lftp rclone)")
+    if os.geteuid() != 0:
+        raise SystemExit("the benchmark makes a network namespace and a system user: run as root")
+    subprocess.run(["ip", "netns", "delete", NAMESPACE], capture_output=True, check=False)
+    subprocess.run(["ip", "netns", "add", NAMESPACE], check=True)
+    try:
+        for setting in (["mtu", "1500"], ["up"]):
+            subprocess.run(
+                ["ip", "netns", "exec", NAMESPACE, "ip", "link", "set", "lo", *setting], check=True
+            )
+        return subprocess.run(
+            ["ip", "netns", "exec", NAMESPACE, sys.executable, __file__, "--inside",
+             "--scenarios", args.scenarios],
+            check=False,
+        ).returncode  # fmt: skip
+    finally:
+        subprocess.run(["ip", "netns", "delete", NAMESPACE], check=False)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
