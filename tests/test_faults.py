@@ -12,7 +12,6 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -195,12 +194,20 @@ def test_sigkill_twenty_times_in_a_row(
         cli.ok("init")
         add_account(cli, server)
         for _ in range(20):
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "stockup", "upload", "--skip-checks", "--no-progress",
-                 str(tmp_path / "batch"), "--to", "srv", "--limit-rate", "4M",
-                 "--connections", "3"],
-                env=cli.base_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+            proc = cli.spawn(
+                "upload",
+                "--skip-checks",
+                "--no-progress",
+                str(tmp_path / "batch"),
+                "--to",
+                "srv",
+                "--limit-rate",
+                "4M",
+                "--connections",
+                "3",
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             time.sleep(rng.uniform(0.3, 1.2))
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -222,11 +229,16 @@ def test_load_2000_files_to_three_accounts(
         for name, server in (("a-ftps", ftps), ("b-sftp", sftp), ("c-ftp", ftp)):
             add_account(cli, server, name=name)
         started = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "stockup", "upload", "--skip-checks", "--json",
-             str(tmp_path / "batch"), "--to", "a-ftps,b-sftp,c-ftp"],
-            env=cli.base_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        proc = cli.spawn(
+            "upload",
+            "--skip-checks",
+            "--json",
+            str(tmp_path / "batch"),
+            "--to",
+            "a-ftps,b-sftp,c-ftp",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
         assert proc.stdout is not None
         out = proc.stdout.read()
         _, status, usage = os.wait4(proc.pid, 0)
@@ -252,11 +264,16 @@ def test_two_gib_sparse_file_streams_with_flat_memory(
     with start_server("sshd-sftp") as server:
         cli.ok("init")
         add_account(cli, server)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "stockup", "upload", "--skip-checks", str(folder), "--to",
-             "srv", "--no-progress"],
-            env=cli.base_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        proc = cli.spawn(
+            "upload",
+            "--skip-checks",
+            str(folder),
+            "--to",
+            "srv",
+            "--no-progress",
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
         assert (server.upload_root / "huge.mov").stat().st_size == 2 * 1024**3

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -162,23 +161,17 @@ def test_sigkill_mid_upload_then_resume(
     with start_server("pyftpdlib-ftps") as server:
         cli.ok("init")
         add_account(cli, server)
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "stockup",
-                "upload",
-                "--skip-checks",
-                str(tmp_path / "batch"),
-                "--to",
-                "srv",
-                "--connections",
-                "1",
-                "--limit-rate",
-                "3M",
-                "--no-progress",
-            ],
-            env=cli.base_env(),
+        proc = cli.spawn(
+            "upload",
+            "--skip-checks",
+            str(tmp_path / "batch"),
+            "--to",
+            "srv",
+            "--connections",
+            "1",
+            "--limit-rate",
+            "3M",
+            "--no-progress",
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -208,23 +201,17 @@ def test_sigterm_stops_cleanly_with_130(
     with start_server("asyncssh-sftp") as server:
         cli.ok("init")
         add_account(cli, server)
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "stockup",
-                "upload",
-                "--skip-checks",
-                str(tmp_path / "batch"),
-                "--to",
-                "srv",
-                "--connections",
-                "1",
-                "--limit-rate",
-                "1M",
-                "--no-progress",
-            ],
-            env=cli.base_env(),
+        proc = cli.spawn(
+            "upload",
+            "--skip-checks",
+            str(tmp_path / "batch"),
+            "--to",
+            "srv",
+            "--connections",
+            "1",
+            "--limit-rate",
+            "1M",
+            "--no-progress",
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -355,12 +342,19 @@ def test_progress_bars_on_a_terminal(cli: Cli, tmp_path: Path, start_server: Ser
         cli.ok("init")
         add_account(cli, server, name="bars")
         leader, follower = pty.openpty()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "stockup", "upload", "--skip-checks", str(tmp_path / "batch"),
-             "--to", "bars", "--limit-rate", "1M"],
-            env={**cli.base_env(), "TERM": "xterm-256color", "COLUMNS": "120"},
-            stdin=follower, stdout=follower, stderr=follower,
-        )  # fmt: skip
+        proc = cli.spawn(
+            "upload",
+            "--skip-checks",
+            str(tmp_path / "batch"),
+            "--to",
+            "bars",
+            "--limit-rate",
+            "1M",
+            env={"TERM": "xterm-256color", "COLUMNS": "120"},
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+        )
         os.close(follower)
         chunks = []
         while True:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 TESTS_DIR = Path(__file__).resolve().parent.parent
 
@@ -59,6 +60,13 @@ class Cli:
         result = Result(list(args), proc.returncode, proc.stdout, proc.stderr)
         self.history.append(result)
         return result
+
+    def spawn(self, *args: str, **popen: Any) -> subprocess.Popen[Any]:
+        """The CLI running in the background, for tests that signal or time it."""
+        popen.setdefault("stdout", subprocess.DEVNULL)
+        popen.setdefault("stderr", subprocess.DEVNULL)
+        env = {**self.base_env(), **popen.pop("env", {})}
+        return subprocess.Popen([sys.executable, "-m", "stockup", *args], env=env, **popen)
 
     def ok(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
         result = self(*args, input=input, env=env)
