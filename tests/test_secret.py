@@ -38,3 +38,18 @@ def test_log_filter_redacts_plain_copies(caplog: pytest.LogCaptureFixture) -> No
     assert "plain-copy-of-a-password" not in caplog.text
     assert "530 bad password ***" in caplog.text
     assert redact("x plain-copy-of-a-password y") == "x *** y"
+
+
+def test_journal_never_stores_a_secret(tmp_path: pytest.TempPathFactory) -> None:
+    from pathlib import Path
+
+    from stockup.journal import Journal
+
+    Secret("echoed-by-a-server-pw")
+    journal = Journal(Path(str(tmp_path)) / "j.sqlite3")
+    journal.start_attempt("a", "x.jpg", Path("/x.jpg"), "00", 1)
+    journal.finish("a", "x.jpg", "failed", "530 bad login echoed-by-a-server-pw")
+    journal.record_event("r", "a", "/x.jpg", "x.jpg", "failed", 0, 1, "echoed-by-a-server-pw")
+    journal.close()
+    raw = b"".join(p.read_bytes() for p in Path(str(tmp_path)).glob("j.sqlite3*"))
+    assert b"echoed-by-a-server-pw" not in raw

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stockup.paths import ensure_private_dir
+from stockup.secret import redact
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS hashes (
@@ -49,6 +50,11 @@ def file_sha256(path: Path) -> tuple[int, int, str]:
         while block := handle.read(HASH_BLOCK):
             digest.update(block)
     return stat.st_size, stat.st_mtime_ns, digest.hexdigest()
+
+
+def _clean(error: str | None) -> str | None:
+    """Server replies end up in errors: never let one carry a secret to disk."""
+    return redact(error) if error else error
 
 
 def now() -> str:
@@ -134,7 +140,7 @@ class Journal:
         self._db.execute(
             "UPDATE transfers SET status = ?, last_error = ?, updated_at = ? "
             "WHERE account = ? AND remote_path = ?",
-            (status, error, now(), account, remote_path),
+            (status, _clean(error), now(), account, remote_path),
         )
 
     # -- history ------------------------------------------------------------
@@ -153,7 +159,17 @@ class Journal:
         self._db.execute(
             "INSERT INTO events (run_id, at, account, local_path, remote_path, status, bytes, "
             "attempts, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, now(), account, local_path, remote_path, status, nbytes, attempts, error),
+            (
+                run_id,
+                now(),
+                account,
+                local_path,
+                remote_path,
+                status,
+                nbytes,
+                attempts,
+                _clean(error),
+            ),
         )
 
     def history(self, account: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
