@@ -427,8 +427,10 @@ class FtpTransport(Transport):
         if self._keepalive_task is not None:
             self._keepalive_task.cancel()
         data, client = self._data, self._ftp
-        if data is not None:  # a transfer is blocked in the worker: break it
-            data.close()
+        if data is not None:  # a transfer is blocked in the worker thread: break it
+            # shutdown, not just close: close() does not wake a thread blocked in send().
+            with contextlib.suppress(OSError):
+                data.shutdown(socket.SHUT_RDWR)
         if client is not None and data is None:
             with contextlib.suppress(ftplib.Error, OSError, EOFError, TimeoutError):
                 await asyncio.wait_for(self._run(client.quit), self._timeouts.reply)
