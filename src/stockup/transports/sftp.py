@@ -8,6 +8,7 @@ command to trust it; a changed key is always refused.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import Awaitable
 from pathlib import Path
@@ -98,6 +99,8 @@ class SftpTransport(Transport):
         self._conn: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
         self._made_dirs: set[str] = set()
+        self._written: dict[str, int | None] = {}
+        """Sizes the server reported (fstat) when this connection closed a file."""
 
     def _where(self) -> str:
         return f"{self.account.host}:{self.account.port}"
@@ -269,12 +272,28 @@ class SftpTransport(Transport):
                         position += len(chunk)
                         if progress is not None:
                             progress(len(chunk))
-            finally:
-                await asyncio.wait_for(handle.close(), self._timeouts.reply)
+            except BaseException:
+                with contextlib.suppress(TimeoutError, OSError, asyncssh.Error):
+                    await asyncio.wait_for(handle.close(), self._timeouts.reply)
+                raise
+            # fstat goes out together with the close: the size for commit()
+            # without a separate stat round trip.
+            attrs, _ = await asyncio.wait_for(
+                asyncio.gather(handle.stat(), handle.close()), self._timeouts.reply
+            )
+            self._written[remote] = attrs.size
         except TransportError:
             raise
         except (TimeoutError, OSError, asyncssh.Error, EOFError) as exc:
             raise self._error(exc, f"writing {remote}") from None
+
+    async def commit(self, temporary: str, final: str, size: int) -> int | None:
+        found = self._written.pop(temporary, None)
+        if found is None:  # not written by this connection: ask the server
+            return await super().commit(temporary, final, size)
+        if found == size:
+            await self.rename(temporary, final)
+        return found
 
     async def rename(self, source: str, target: str) -> None:
         sftp = self._client()
