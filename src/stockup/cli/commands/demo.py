@@ -18,6 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from stockup.catalogue import get_agency
+from stockup.checks import check_files
 from stockup.cli import output
 from stockup.cli.progress import PlainReporter, RichReporter
 from stockup.engine import UploadEngine, plan_upload, summarise
@@ -53,12 +55,23 @@ def run(args: argparse.Namespace) -> int:
     ):
         root = Path(tmp)
         store = Store(Paths(root / "home", root / "home", root / "home" / "state"))
-        output.info("[1/6] Sample artworks: JPEG photos with title and keywords, an EPS + JPG pair")
+        output.info("[1/7] Sample artworks: JPEG photos with title and keywords, an EPS + JPG pair")
         samples = make_samples(root / "artworks")
         for path in samples:
             output.info(f"      {path.name:24} {path.stat().st_size:>10,} bytes")
 
-        output.info("[2/6] Local servers on 127.0.0.1: FTPS (certificate from a CA made now), SFTP")
+        output.info("[2/7] Pre-upload checks against Shutterstock's and Adobe Stock's rules")
+        targets = [(a, get_agency(a)) for a in ("shutterstock", "adobestock")]
+        verdicts = check_files(samples, targets)
+        for verdict in verdicts:
+            for message in verdict.errors:
+                output.info(
+                    f"      {verdict.agency.name} would reject {verdict.facts.path.name}: {message}"
+                )
+        passing = sum(not v.errors for v in verdicts)
+        output.info(f"      {passing} of {len(verdicts)} file/agency pairs pass")
+
+        output.info("[3/7] Local servers on 127.0.0.1: FTPS (certificate from a CA made now), SFTP")
         pki = LocalPKI(root / "pki")
         cert = pki.issue("server")
         ftps = stack.enter_context(
@@ -68,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         for server in (ftps, sftp):
             (server.root / "uploads").mkdir()
 
-        output.info("[3/6] A throwaway vault (Argon2id + AES-256-GCM) with two accounts")
+        output.info("[4/7] A throwaway vault (Argon2id + AES-256-GCM) with two accounts")
         passphrase = PassphraseSource(environ={"STOCKUP_PASSPHRASE": secrets.token_urlsafe(16)})
         store.init_vault(passphrase)
         login = Credentials(ftps.user, Secret(ftps.password))
@@ -103,13 +116,13 @@ def run(args: argparse.Namespace) -> int:
         )
         output.info(f"      trusted the SFTP host key {check.info.host_key_fingerprint}")
 
-        output.info("[4/6] Upload to both accounts at once")
+        output.info("[5/7] Upload to both accounts at once")
         vault = store.open_vault(passphrase)
         credentials = {a.name: vault.get(a.name, a.endpoint) for a in accounts}
         journal = stack.enter_context(contextlib.closing(Journal(store.paths.journal_file)))
         for attempt in ("first run", "second run: unchanged files are skipped"):
             if attempt.startswith("second"):
-                output.info(f"[5/6] Upload again ({attempt})")
+                output.info(f"[6/7] Upload again ({attempt})")
             interactive = sys.stderr.isatty() and not args.no_progress
             reporter = RichReporter(output.stderr) if interactive else PlainReporter(output.stderr)
             engine = UploadEngine(store.paths, journal, reporter, limiter=RateLimiter(DEMO_RATE))
@@ -125,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
             if summary["failed"] or summary["rejected"]:
                 return 1
 
-        output.info("[6/6] History, and the files on the servers checked byte for byte")
+        output.info("[7/7] History, and the files on the servers checked byte for byte")
         for row in journal.history()[-4:]:
             output.info(
                 f"      {row['at']} {row['account']:10} {row['status']:8} {row['remote_path']}"
@@ -137,8 +150,8 @@ def run(args: argparse.Namespace) -> int:
                 == hashlib.sha256((root / "artworks" / p.name).read_bytes()).digest()
                 for p in landed
             )
-            verdict = "all identical" if same else "MISMATCH"
-            output.info(f"      {server.kind:9} {len(landed)} files in uploads/: {verdict}")
+            state = "all identical" if same else "MISMATCH"
+            output.info(f"      {server.kind:9} {len(landed)} files in uploads/: {state}")
             if not same:
                 return 1
     output.info("Demo finished: servers stopped, vault and files deleted.")
