@@ -266,6 +266,8 @@ def test_dry_run_connects_nowhere(cli: Cli, tmp_path: Path, start_server: Server
         (["--to", "nobody"], "no account named 'nobody'"),
         (["--to", "srv", "--limit-rate", "fast"], "invalid rate"),
         (["--to", "srv", "--connections", "0"], "--connections"),
+        (["--to", "srv", "--timeout", "0"], "--timeout"),
+        (["--to", "srv", "--retries", "0"], "--retries"),
     ],
 )
 def test_usage_errors_exit_2(cli: Cli, tmp_path: Path, args: list[str], message: str) -> None:
