@@ -5,7 +5,6 @@ the truth."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -24,20 +23,10 @@ from stockup.transports.hostkeys import KnownHosts
 from tests.servers.fixtures import Certs, Running, ServerFactory
 from tests.support.accounts import add_account
 from tests.support.cli import Cli, Result
+from tests.support.files import make_batch, sha
 
 ALL_KINDS = ["pyftpdlib-ftp", "pyftpdlib-ftps", "asyncssh-sftp", "vsftpd-ftp", "vsftpd-ftps",
              "sshd-sftp"]  # fmt: skip
-
-
-def batch(folder: Path, count: int, size: int) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    files = []
-    for index in range(count):
-        path = folder / f"art_{index:03d}.jpg"
-        seed = hashlib.sha256(f"{folder}/{index}".encode()).digest()
-        path.write_bytes((seed * (size // 32 + 1))[:size])
-        files.append(path)
-    return files
 
 
 def upload(cli: Cli, folder: Path, to: str, *extra: str) -> Result:
@@ -50,10 +39,7 @@ def assert_complete(cli: Cli, server: Running, files: list[Path], account: str =
     assert on_server == sorted(f.name for f in files), "missing, extra or temporary files"
     for path in files:
         remote = server.upload_root / path.name
-        assert (
-            hashlib.sha256(remote.read_bytes()).digest()
-            == hashlib.sha256(path.read_bytes()).digest()
-        ), f"{path.name} differs"
+        assert sha(remote) == sha(path), f"{path.name} differs"
     with sqlite3.connect(cli.home / "state" / "journal.sqlite3") as db:
         rows = dict(
             db.execute("SELECT remote_path, status FROM transfers WHERE account = ?", (account,))
@@ -69,7 +55,7 @@ def assert_nothing_sent(server: Running) -> None:
 def test_data_connection_cut_repeatedly(
     kind: str, cli: Cli, tmp_path: Path, start_server: ServerFactory
 ) -> None:
-    files = batch(tmp_path / "batch", 4, 3_000_000)
+    files = make_batch(tmp_path / "batch", [3_000_000] * 4)
     with start_server(kind, proxy=True) as server:
         assert server.proxy is not None
         data_ports = None if server.info.protocol == "sftp" else server.proxy.ports[1:]
@@ -89,7 +75,7 @@ def test_data_connection_cut_repeatedly(
 def test_stall_longer_than_the_timeout(
     kind: str, cli: Cli, tmp_path: Path, start_server: ServerFactory
 ) -> None:
-    files = batch(tmp_path / "batch", 2, 4_000_000)
+    files = make_batch(tmp_path / "batch", [4_000_000] * 2)
     with start_server(kind, proxy=True) as server:
         assert server.proxy is not None
         data_ports = None if server.info.protocol == "sftp" else server.proxy.ports[1:]
@@ -111,7 +97,7 @@ def test_stall_longer_than_the_timeout(
 def test_server_killed_and_restarted_mid_run(
     kind: str, cli: Cli, tmp_path: Path, start_server: ServerFactory
 ) -> None:
-    files = batch(tmp_path / "batch", 6, 2_000_000)
+    files = make_batch(tmp_path / "batch", [2_000_000] * 6)
     with start_server(kind) as server:
         assert server.info.restart is not None
         cli.ok("init")
@@ -130,7 +116,7 @@ def test_server_killed_and_restarted_mid_run(
 def test_quota_on_one_account_others_unaffected(
     cli: Cli, tmp_path: Path, start_server: ServerFactory
 ) -> None:
-    files = batch(tmp_path / "batch", 3, 500_000)
+    files = make_batch(tmp_path / "batch", [500_000] * 3)
     with (
         start_server("pyftpdlib-ftps", quota_full=True) as full,
         start_server("asyncssh-sftp") as fine,
@@ -151,7 +137,7 @@ def test_quota_on_one_account_others_unaffected(
 def test_sftp_host_key_changed_between_runs(
     cli: Cli, tmp_path: Path, start_server: ServerFactory
 ) -> None:
-    files = batch(tmp_path / "batch", 3, 200_000)
+    files = make_batch(tmp_path / "batch", [200_000] * 3)
     with start_server("asyncssh-sftp") as server:
         cli.ok("init")
         add_account(cli, server)
@@ -173,7 +159,7 @@ def test_sftp_host_key_changed_between_runs(
 def test_expired_or_untrusted_certificate_refused(
     kind: str, which: str, cli: Cli, tmp_path: Path, start_server: ServerFactory, certs: Certs
 ) -> None:
-    batch(tmp_path / "batch", 2, 100_000)
+    make_batch(tmp_path / "batch", [100_000] * 2)
     with start_server(kind, cert=getattr(certs, which)) as server:
         cli.ok("init")
         add_account(cli, server)
@@ -188,7 +174,7 @@ def test_expired_or_untrusted_certificate_refused(
 def test_sigkill_twenty_times_in_a_row(
     cli: Cli, tmp_path: Path, start_server: ServerFactory
 ) -> None:
-    files = batch(tmp_path / "batch", 12, 700_000)
+    files = make_batch(tmp_path / "batch", [700_000] * 12)
     rng = random.Random(20261126)
     with start_server("pyftpdlib-ftps") as server:
         cli.ok("init")
@@ -219,7 +205,7 @@ def test_sigkill_twenty_times_in_a_row(
 def test_load_2000_files_to_three_accounts(
     cli: Cli, tmp_path: Path, start_server: ServerFactory
 ) -> None:
-    files = batch(tmp_path / "batch", 2000, 2_000)
+    files = make_batch(tmp_path / "batch", [2_000] * 2000)
     with (
         start_server("pyftpdlib-ftps") as ftps,
         start_server("asyncssh-sftp") as sftp,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import resource
 from collections.abc import Awaitable, Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from stockup.transfer import PART_SUFFIX, part_name, send_file
 from stockup.transports import open_transport
 from stockup.transports.base import Timeouts, Transport
 from tests.servers.fixtures import SERVER_KINDS, Certs, Running, ServerFactory
+from tests.support.files import make_file, sha
 
 T = TypeVar("T")
 
@@ -31,16 +31,6 @@ def run(coro: Awaitable[T]) -> T:
         return await coro
 
     return asyncio.run(main())
-
-
-def make_file(path: Path, size: int, seed: int = 0) -> Path:
-    data = hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1)
-    path.write_bytes(data[:size])
-    return path
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 async def connected(server: Running, **account: object) -> Transport:

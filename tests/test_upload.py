@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -25,24 +24,10 @@ from tests.conftest import PASSPHRASE
 from tests.servers.fixtures import Running, ServerFactory
 from tests.support.accounts import add_account
 from tests.support.cli import Cli
+from tests.support.files import make_batch, sha
 from tests.support.secrets_scan import files_under, find_secret
 
 RESULT_KEYS = {"file", "account", "remote_path", "status", "bytes", "attempts", "error"}
-
-
-def make_batch(folder: Path, sizes: list[int]) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    made = []
-    for index, size in enumerate(sizes):
-        path = folder / f"art_{index:02d}.jpg"
-        block = hashlib.sha256(f"{folder}{index}".encode()).digest()
-        path.write_bytes((block * (size // 32 + 1))[:size])
-        made.append(path)
-    return made
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def assert_landed(server: Running, files: list[Path]) -> None:
@@ -250,14 +235,14 @@ def test_dry_run_connects_nowhere(cli: Cli, tmp_path: Path, start_server: Server
         "--dry-run",
         env={"STOCKUP_PASSPHRASE": "not-used"},
     )
-    assert "send" in result.stdout and "art_00.jpg" in result.stdout
+    assert "send" in result.stdout and "art_000.jpg" in result.stdout
     assert "2 to send" in result.stdout
     plan = json.loads(
         cli.ok(
             "upload", "--skip-checks", str(tmp_path / "batch"), "--to", "srv", "--dry-run", "--json"
         ).stdout
     )
-    assert {Path(s["file"]).name for s in plan["send"]} == {"art_00.jpg", "art_01.jpg"}
+    assert {Path(s["file"]).name for s in plan["send"]} == {"art_000.jpg", "art_001.jpg"}
 
 
 @pytest.mark.parametrize(

@@ -297,6 +297,7 @@ class UploadEngine:
             self._record(None, result)
         by_account: dict[str, list[Job]] = {}
         hashing = asyncio.Semaphore(HASH_THREADS)
+        # Largest first, per account and for hashing: the run ends soonest.
         for head in sorted(plan.jobs, key=lambda j: j.artwork.size, reverse=True):
             by_account.setdefault(head.account.name, []).append(head)
             for job in head.chain():
@@ -326,7 +327,7 @@ class UploadEngine:
 
     async def _run_account(self, jobs: list[Job], credentials: Credentials) -> None:
         account = jobs[0].account
-        queue = deque(sorted(jobs, key=lambda j: j.artwork.size, reverse=True))
+        queue = deque(jobs)  # run() hands them over largest first
         state = _AccountState()
         await asyncio.gather(
             *(

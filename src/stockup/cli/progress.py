@@ -17,7 +17,8 @@ from stockup.engine import FileResult, Job, Plan
 from stockup.secret import redact
 
 
-def _describe(result: FileResult) -> str:
+def describe(result: FileResult) -> str:
+    """One line for a finished or decided file: status, file, where, reason."""
     where = f"{result.account}:{result.remote_path}" if result.remote_path else result.account
     line = f"{result.status:8} {result.file} -> {where}"
     if result.status == "uploaded":
@@ -46,7 +47,7 @@ class PlainReporter:
         pass
 
     def file_finished(self, job: Job | None, result: FileResult) -> None:
-        self.console.print(_describe(result), markup=False, highlight=False)
+        self.console.print(describe(result), markup=False, highlight=False)
 
     def account_stopped(self, account: str, reason: str) -> None:
         self.console.print(redact(f"account {account} stopped: {reason}"), markup=False)
@@ -101,7 +102,7 @@ class RichReporter:
         if result.status != "uploaded":
             style = "red" if result.status in ("failed", "rejected") else None
             self.progress.console.print(
-                _describe(result), markup=False, highlight=False, style=style
+                describe(result), markup=False, highlight=False, style=style
             )
 
     def account_stopped(self, account: str, reason: str) -> None:

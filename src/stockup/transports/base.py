@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from stockup.errors import UsageError
@@ -56,7 +56,6 @@ class ConnectionInfo:
     certificate_sha256: str | None = None
     host_key_fingerprint: str | None = None
     host_key_recorded: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 class Transport(abc.ABC):

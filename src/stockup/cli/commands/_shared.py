@@ -7,6 +7,8 @@ import getpass
 import sys
 from pathlib import Path
 
+from stockup.cli import output
+from stockup.config import Account
 from stockup.errors import UsageError
 from stockup.passphrase import PassphraseSource
 from stockup.secret import Secret
@@ -20,6 +22,15 @@ def passphrase_source(args: argparse.Namespace, *, confirm: bool = False) -> Pas
         file=Path(args.passphrase_file) if args.passphrase_file else None,
         confirm=confirm,
     )
+
+
+def plaintext_warning(account: Account) -> None:
+    """Said every time a plain-FTP account is used: the password travels in clear."""
+    if account.protocol == "ftp":
+        output.warning(
+            f"account {account.name} uses plain FTP: the password goes to {account.host} "
+            "in clear text"
+        )
 
 
 def store() -> Store:

@@ -9,8 +9,12 @@ from typing import Any
 
 from stockup.catalogue import PROTOCOLS, get_agency
 from stockup.cli import output
-from stockup.cli.commands._shared import passphrase_source, read_credentials, store
-from stockup.config import Account
+from stockup.cli.commands._shared import (
+    passphrase_source,
+    plaintext_warning,
+    read_credentials,
+    store,
+)
 from stockup.errors import HostKeyUnknown
 from stockup.store import AccountOptions, build_account
 from stockup.transfer import check_account
@@ -78,14 +82,6 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     remove = actions.add_parser("remove", parents=[common], help="remove an account")
     remove.add_argument("name")
     remove.set_defaults(handler=run_remove)
-
-
-def plaintext_warning(account: Account) -> None:
-    if account.protocol == "ftp":
-        output.warning(
-            f"account {account.name} uses plain FTP: the password goes to {account.host} "
-            "in clear text"
-        )
 
 
 def run_add(args: argparse.Namespace) -> int:

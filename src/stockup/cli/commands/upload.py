@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from stockup.cli import output
-from stockup.cli.commands._shared import passphrase_source, store
-from stockup.cli.progress import PlainReporter, RichReporter
+from stockup.cli.commands._shared import passphrase_source, plaintext_warning, store
+from stockup.cli.progress import PlainReporter, RichReporter, describe
 from stockup.engine import Plan, UploadEngine, plan_upload, summarise
 from stockup.errors import ExitCode, UsageError
 from stockup.journal import Journal
@@ -86,11 +86,7 @@ def run_upload(args: argparse.Namespace) -> int:
         if args.dry_run:
             return _print_plan(plan, args.json)
         for account in accounts:
-            if account.protocol == "ftp":
-                output.warning(
-                    f"account {account.name} uses plain FTP: the password goes to "
-                    f"{account.host} in clear text"
-                )
+            plaintext_warning(account)
         vault = target.open_vault(passphrase_source(args))
         credentials = {a.name: vault.get(a.name, a.endpoint) for a in accounts}
         interactive = sys.stderr.isatty() and not args.no_progress and not args.json
@@ -162,10 +158,10 @@ def _print_plan(plan: Plan, as_json: bool) -> int:
         note = " (resume)" if job.resume else ""
         output.info(f"send  {job.artwork.path} -> {job.account.name}:{job.remote_path}{note}")
     for result in plan.skipped:
-        where = f"{result.account}:{result.remote_path}" if result.remote_path else result.account
-        output.info(f"skip  {result.file} -> {where}: {result.error}")
+        output.info(describe(result))
     output.info(
-        f"{len(plan.jobs)} to send ({plan.total_bytes:,} bytes), {len(plan.skipped)} skipped"
+        f"{len(plan.all_jobs())} to send ({plan.total_bytes:,} bytes), "
+        f"{len(plan.skipped)} skipped or rejected"
     )
     return 0
 
