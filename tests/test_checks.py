@@ -4,6 +4,7 @@ bad input reported file by file, and agency packaging at upload."""
 from __future__ import annotations
 
 import json
+import re
 import resource
 import zipfile
 from pathlib import Path
@@ -244,6 +245,9 @@ def test_upload_routes_and_packs_per_agency(
             input=dp_server.info.password + "\n",
         )
         cli.ok("account", "test", "dp", "--trust-host-key")  # fmt: skip
+        plan = cli.ok("upload", str(art), "--to", "ss", "--dry-run").stdout
+        assert "3 to send" in plan  # good_photo.jpg, then logo.eps followed by its preview
+        assert re.search(r"^rejected \S*/tiny\.jpg -> ss: .*minimum is 4\.0 MP", plan, re.M)
         result = cli("upload", str(art), "--to", "ss,dp", "--json", "--safe-names")
         report = json.loads(result.stdout)
         assert result.returncode == 1, result.output  # tiny.jpg and zero.jpg were rejected
