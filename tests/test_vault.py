@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import json
 import os
 import shutil
@@ -298,3 +299,13 @@ def test_other_format_is_refused(tmp_path: Path) -> None:
     with pytest.raises(VaultCorrupt, match="not a stockup vault"):
         load(tmp_path / "copy.json", "sample passphrase")
     assert os.path.exists(DATA / "sample-vault.json")
+
+
+@pytest.mark.timeout(60)
+def test_concurrent_unlocks_in_one_process_both_finish(tmp_path: Path) -> None:
+    """The web UI may open the vault for a new upload while another opening
+    is still deriving; concurrent Argon2id derivations once hung forever."""
+    params = KdfParams().with_fresh_salt()
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        keys = list(pool.map(lambda _: derive_key(Secret("same words"), params), range(4)))
+    assert len(set(keys)) == 1

@@ -85,6 +85,13 @@ class Account:
         return SECURITY[self.protocol]
 
     @property
+    def cleartext_warning(self) -> str | None:
+        """Said every time a plain-FTP account is used: the password travels in clear."""
+        if self.protocol != "ftp":
+            return None
+        return f"account {self.name} uses plain FTP: the password goes to {self.host} in clear text"
+
+    @property
     def default_port(self) -> int:
         return DEFAULT_PORTS[self.protocol]
 

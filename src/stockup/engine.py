@@ -34,7 +34,7 @@ from stockup.errors import (
     TransportError,
     UsageError,
 )
-from stockup.journal import Journal, file_sha256
+from stockup.journal import STATUSES, Journal, file_sha256
 from stockup.packaging import build_zip, safe_name
 from stockup.paths import Paths
 from stockup.ratelimit import RateLimiter
@@ -456,7 +456,7 @@ class UploadEngine:
 
 
 def summarise(results: list[FileResult]) -> dict[str, Any]:
-    summary: dict[str, Any] = {s: 0 for s in ("uploaded", "skipped", "failed", "rejected")}
+    summary: dict[str, Any] = {s: 0 for s in STATUSES}
     for result in results:
         summary[result.status] += 1
     summary["bytes"] = sum(r.bytes for r in results)

@@ -147,7 +147,11 @@ class CertificateError(TransportError):
 
 
 class HostKeyUnknown(TransportError):
-    pass
+    """``fingerprint`` is the key offered, for a front end to show before trusting it."""
+
+    def __init__(self, message: str, fingerprint: str) -> None:
+        super().__init__(message)
+        self.fingerprint = fingerprint
 
 
 class HostKeyChanged(TransportError):

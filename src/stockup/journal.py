@@ -9,12 +9,13 @@ history of every run. Content hashes are cached by path, size and mtime.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from stockup.paths import ensure_private_dir
 from stockup.secret import redact
@@ -40,6 +41,10 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_account ON events (account, at);
 """
 HASH_BLOCK = 1024 * 1024
+HISTORY_COLUMNS = [
+    "run", "at", "account", "file", "remote_path", "status", "bytes", "attempts", "error",
+]  # fmt: skip
+STATUSES = ("uploaded", "skipped", "rejected", "failed")
 
 
 def file_sha256(path: Path) -> tuple[int, int, str]:
@@ -172,26 +177,35 @@ class Journal:
             ),
         )
 
-    def history(self, account: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        query = (
+    def history(
+        self,
+        account: str | None = None,
+        limit: int = 1000,
+        *,
+        status: str | None = None,
+        text: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The newest ``limit`` events, oldest first; ``text`` matches the local
+        or remote path, case-insensitively."""
+        rows = self._db.execute(
             "SELECT run_id, at, account, local_path, remote_path, status, bytes, attempts, error "
-            "FROM events"
-        )
-        params: tuple[Any, ...] = ()
-        if account:
-            query += " WHERE account = ?"
-            params = (account,)
-        query += " ORDER BY id DESC LIMIT ?"
-        columns = [
-            "run",
-            "at",
-            "account",
-            "file",
-            "remote_path",
-            "status",
-            "bytes",
-            "attempts",
-            "error",
-        ]
-        rows = self._db.execute(query, (*params, limit)).fetchall()
-        return [dict(zip(columns, row, strict=True)) for row in reversed(rows)]
+            "FROM events WHERE (:account IS NULL OR account = :account) "
+            "AND (:status IS NULL OR status = :status) "
+            "AND (:text IS NULL OR instr(lower(local_path), :text) "
+            "     OR instr(lower(remote_path), :text)) "
+            "ORDER BY id DESC LIMIT :limit",
+            {
+                "account": account or None,
+                "status": status or None,
+                "text": text.lower() if text else None,
+                "limit": limit,
+            },
+        ).fetchall()
+        return [dict(zip(HISTORY_COLUMNS, row, strict=True)) for row in reversed(rows)]
+
+
+def write_history_csv(rows: list[dict[str, Any]], stream: TextIO) -> None:
+    """History rows as CSV with a header line, for spreadsheets."""
+    writer = csv.DictWriter(stream, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)

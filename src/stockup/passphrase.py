@@ -32,8 +32,17 @@ class PassphraseSource:
     env_prefix: str = "STOCKUP_PASSPHRASE"
     prompt: str = "Vault passphrase: "
     confirm: bool = False
+    interactive: bool = True
+    """Prompt on the terminal as a last resort; off in a server (the web UI)."""
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     _cached: Secret | None = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def given(cls, secret: Secret) -> PassphraseSource:
+        """A passphrase already in hand, such as one typed into the web UI."""
+        source = cls(environ={}, interactive=False)
+        source._cached = _non_empty(secret, "the passphrase must not be empty")
+        return source
 
     def get(self) -> Secret:
         if self._cached is None:
@@ -50,7 +59,7 @@ class PassphraseSource:
             return _non_empty(
                 Secret(self.environ[self.env_prefix]), f"{self.env_prefix} is set but empty"
             )
-        if sys.stdin is not None and sys.stdin.isatty():
+        if self.interactive and sys.stdin is not None and sys.stdin.isatty():
             return self._prompt()
         option = (
             "--new-passphrase" if self.env_prefix.endswith("NEW_PASSPHRASE") else "--passphrase"

@@ -92,10 +92,15 @@ async def check_account(
     paths: Paths,
     *,
     trust_unknown_host_key: bool = False,
+    trust_fingerprint: str | None = None,
 ) -> AccountCheck:
     """Connect, log in and list the account's remote folder."""
     transport = open_transport(
-        account, credentials, paths, trust_unknown_host_key=trust_unknown_host_key
+        account,
+        credentials,
+        paths,
+        trust_unknown_host_key=trust_unknown_host_key,
+        trust_fingerprint=trust_fingerprint,
     )
     try:
         info = await transport.connect()

@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import os
+import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -48,6 +49,11 @@ RECORD_AAD_LABEL = b"stockup-vault-record"
 MAX_MEMORY_KIB = 1024 * 1024
 MAX_ITERATIONS = 10
 MAX_LANES = 16
+# One derivation at a time per process: with several lanes, two concurrent
+# Argon2id derivations in cryptography 50 (OpenSSL 3.5) never return (seen
+# here; the web UI can start one while another runs). Each needs its 64 MiB
+# and both cores anyway, so running them one after the other costs nothing.
+_KDF_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,8 @@ def derive_key(
         secret=secret,
         ad=ad,
     )
-    return kdf.derive(normalised)
+    with _KDF_LOCK:
+        return kdf.derive(normalised)
 
 
 @dataclass(frozen=True)
@@ -188,13 +195,7 @@ class Vault:
     ) -> Vault:
         """Read, authenticate and decrypt-check the whole vault. Any damage or
         tampering raises before anything is returned; nothing is written."""
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise VaultMissing(f"no vault at {path}; run `stockup init` first") from None
-        except OSError as exc:
-            raise VaultCorrupt(f"cannot read vault {path}: {exc.strerror}") from None
-        document = _parse(raw)
+        document = _parse(_read(path))
         header = document["header"]
         vault_id = header["vault_id"]
         if header["key_source"] == "passphrase":
@@ -332,6 +333,20 @@ class Vault:
                 f"the vault record of account {account!r} is damaged or was moved from "
                 "another account or vault; nothing was changed"
             ) from None
+
+
+def read_key_source(path: Path) -> str:
+    """``passphrase`` or ``keychain``: how the vault at ``path`` is unlocked."""
+    return str(_parse(_read(path))["header"]["key_source"])
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise VaultMissing(f"no vault at {path}; run `stockup init` first") from None
+    except OSError as exc:
+        raise VaultCorrupt(f"cannot read vault {path}: {exc.strerror}") from None
 
 
 def _header(vault_id: str, key_source: str, kdf: dict[str, Any] | None) -> dict[str, Any]:

@@ -16,10 +16,13 @@ def open_transport(
     paths: Paths,
     *,
     trust_unknown_host_key: bool = False,
+    trust_fingerprint: str | None = None,
     timeouts: Timeouts | None = None,
     limiter: RateLimiter | None = None,
 ) -> Transport:
-    """A transport for ``account`` (not yet connected)."""
+    """A transport for ``account`` (not yet connected). An SFTP server's unknown
+    host key is recorded if ``trust_unknown_host_key``, or if its SHA-256
+    fingerprint is ``trust_fingerprint`` (the one the user was shown)."""
     if account.protocol == "sftp":
         from stockup.transports.sftp import SftpTransport
 
@@ -28,6 +31,7 @@ def open_transport(
             credentials,
             KnownHosts(paths.known_hosts_file),
             trust_unknown_host_key=trust_unknown_host_key,
+            trust_fingerprint=trust_fingerprint,
             timeouts=timeouts,
             limiter=limiter,
         )

@@ -61,9 +61,12 @@ ENCRYPTION_ALGS = [
 class _HostKeyCheck(asyncssh.SSHClient):
     """Decides on the server's host key before authentication starts."""
 
-    def __init__(self, known: list[asyncssh.SSHKey], trust_unknown: bool) -> None:
+    def __init__(
+        self, known: list[asyncssh.SSHKey], trust_unknown: bool, trust_fingerprint: str | None
+    ) -> None:
         self.known = known
         self.trust_unknown = trust_unknown
+        self.trust_fingerprint = trust_fingerprint
         self.offered: asyncssh.SSHKey | None = None
 
     def validate_host_public_key(
@@ -72,7 +75,7 @@ class _HostKeyCheck(asyncssh.SSHClient):
         self.offered = key
         if self.known:
             return any(key == known for known in self.known)
-        return self.trust_unknown
+        return self.trust_unknown or key.get_fingerprint("sha256") == self.trust_fingerprint
 
 
 class SftpTransport(Transport):
@@ -87,6 +90,7 @@ class SftpTransport(Transport):
         known_hosts: KnownHosts,
         *,
         trust_unknown_host_key: bool = False,
+        trust_fingerprint: str | None = None,
         timeouts: Timeouts | None = None,
         limiter: RateLimiter | None = None,
     ) -> None:
@@ -95,6 +99,7 @@ class SftpTransport(Transport):
         self._credentials = credentials
         self._known_hosts = known_hosts
         self._trust_unknown = trust_unknown_host_key
+        self._trust_fingerprint = trust_fingerprint
         self._timeouts = timeouts or Timeouts()
         self._conn: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
@@ -108,7 +113,7 @@ class SftpTransport(Transport):
     async def connect(self) -> ConnectionInfo:
         account = self.account
         known = self._known_hosts.keys_for(account.host, account.port)
-        check = _HostKeyCheck(known, self._trust_unknown)
+        check = _HostKeyCheck(known, self._trust_unknown, self._trust_fingerprint)
         algs: list[str] | str = (
             sorted({alg.decode() for key in known for alg in key.sig_algorithms})
             if known
@@ -201,7 +206,8 @@ class SftpTransport(Transport):
             )
         return HostKeyUnknown(
             f"the host key of {self._where()} is not known yet: {fingerprint}. Check it with "
-            f"the agency, then trust it with `stockup account test {name} --trust-host-key`"
+            f"the agency, then trust it with `stockup account test {name} --trust-host-key`",
+            fingerprint,
         )
 
     def _error(self, exc: BaseException, context: str) -> TransportError:

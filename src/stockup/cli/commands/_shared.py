@@ -25,12 +25,8 @@ def passphrase_source(args: argparse.Namespace, *, confirm: bool = False) -> Pas
 
 
 def plaintext_warning(account: Account) -> None:
-    """Said every time a plain-FTP account is used: the password travels in clear."""
-    if account.protocol == "ftp":
-        output.warning(
-            f"account {account.name} uses plain FTP: the password goes to {account.host} "
-            "in clear text"
-        )
+    if account.cleartext_warning:
+        output.warning(account.cleartext_warning)
 
 
 def store() -> Store:

@@ -15,7 +15,7 @@ from stockup.cli.commands._shared import passphrase_source, plaintext_warning, s
 from stockup.cli.progress import PlainReporter, RichReporter, describe
 from stockup.engine import Plan, UploadEngine, plan_upload, summarise
 from stockup.errors import ExitCode, UsageError
-from stockup.journal import Journal
+from stockup.journal import STATUSES, Journal, write_history_csv
 from stockup.ratelimit import RateLimiter, parse_rate
 from stockup.secret import redact
 from stockup.transports.base import Timeouts
@@ -52,7 +52,11 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
     history = commands.add_parser("history", help="what went where, when, and the outcome")
     history.add_argument("--account", metavar="NAME", help="only this account")
-    history.add_argument("--json", action="store_true", help="print JSON")
+    history.add_argument("--status", choices=STATUSES, help="only entries with this outcome")
+    history.add_argument("--search", metavar="TEXT", help="only files whose path contains TEXT")
+    output_format = history.add_mutually_exclusive_group()
+    output_format.add_argument("--json", action="store_true", help="print JSON")
+    output_format.add_argument("--csv", action="store_true", help="print CSV, for spreadsheets")
     history.add_argument("--limit", type=int, default=200, help="newest N entries (default 200)")
     history.set_defaults(handler=run_history)
 
@@ -172,11 +176,14 @@ def run_history(args: argparse.Namespace) -> int:
         target.config().get(args.account)
     journal = Journal(target.paths.journal_file)
     try:
-        rows = journal.history(args.account, limit=args.limit)
+        rows = journal.history(args.account, args.limit, status=args.status, text=args.search)
     finally:
         journal.close()
     if args.json:
         output.print_json(rows)
+        return 0
+    if args.csv:
+        write_history_csv(rows, sys.stdout)
         return 0
     if not rows:
         output.info("No uploads yet.")

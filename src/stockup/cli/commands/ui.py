@@ -1,0 +1,36 @@
+"""`stockup ui`: the local web UI."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from stockup.cli import output
+from stockup.cli.commands._shared import store
+from stockup.errors import UsageError
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser(
+        "ui", help="open the web UI in your browser (served on 127.0.0.1 only)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=0, metavar="N", help="listen on this port (default: a free one)"
+    )
+    parser.add_argument(
+        "--no-browser", action="store_true", help="print the address, do not open a browser"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        raise UsageError("--port must be between 0 and 65535")
+    from stockup.web.server import serve  # the web stack loads only for this command
+
+    def announce(url: str) -> None:
+        output.info(f"stockup UI at {url}")
+        output.info("The address carries this session's key; keep it to yourself. Ctrl-C stops.")
+
+    serve(store(), port=args.port, open_browser=not args.no_browser, announce=announce)
+    return 0

@@ -1,0 +1,1 @@
+"""`stockup ui`: a local web UI over the same library as the CLI."""

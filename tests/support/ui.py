@@ -1,0 +1,108 @@
+"""`stockup ui` in a subprocess, and a raw HTTP client that can send any Host header."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import subprocess
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from tests.support.cli import Cli, Result
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+@dataclass
+class UiServer:
+    url: str
+    """The printed address, with this run's key."""
+    port: int
+    process: subprocess.Popen[str]
+    cookie: str = ""
+    bodies: list[str] = field(default_factory=list)
+    """Every response body seen, for the secrets scan."""
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def token(self) -> str:
+        return urllib.parse.parse_qs(urllib.parse.urlsplit(self.url).query)["token"][0]
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: str | None = None,
+        host: str | None = None,
+        cookie: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            sent = {"Host": host or f"127.0.0.1:{self.port}", **(headers or {})}
+            if cookie is None:
+                cookie = self.cookie
+            if cookie:
+                sent["Cookie"] = cookie
+            if body is not None:
+                sent["Content-Type"] = "application/x-www-form-urlencoded"
+            connection.request(method, path, body=body, headers=sent)
+            response = connection.getresponse()
+            reply = Reply(
+                response.status,
+                {k.lower(): v for k, v in response.getheaders()},
+                response.read().decode("utf-8", "replace"),
+            )
+        finally:
+            connection.close()
+        self.bodies.append(reply.body)
+        return reply
+
+    def login(self) -> None:
+        """Trade the key in the printed address for the session cookie, as a browser does."""
+        reply = self.request("GET", f"/?token={self.token}", cookie="")
+        assert reply.status == 303, reply
+        self.cookie = reply.headers["set-cookie"].split(";")[0]
+
+    def get(self, path: str) -> Reply:
+        return self.request("GET", path)
+
+    def post(self, path: str, fields: dict[str, str], *, csrf: bool = True) -> Reply:
+        if csrf:
+            fields = {"csrf": self.csrf(), **fields}
+        return self.request("POST", path, body=urllib.parse.urlencode(fields))
+
+    def csrf(self) -> str:
+        match = CSRF.search(self.get("/unlock").body)
+        assert match, "no CSRF field on the unlock page"
+        return match.group(1)
+
+
+@contextmanager
+def running_ui(cli: Cli) -> Iterator[UiServer]:
+    process = cli.spawn(
+        "ui", "--no-browser", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=\S+", line)
+        assert match, f"no address printed: {line!r}"
+        yield UiServer(match.group(0), int(match.group(1)), process)
+    finally:
+        process.terminate()
+        stdout, stderr = process.communicate(timeout=20)
+        cli.history.append(Result(["ui"], process.returncode, line + stdout, stderr))

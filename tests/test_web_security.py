@@ -1,0 +1,134 @@
+"""`stockup ui` keeps other pages, other hosts and forged forms out, and never
+sends a password back (real server in a subprocess, raw HTTP)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.routing import Route
+
+from stockup.paths import Paths
+from stockup.store import Store
+from stockup.web.app import create_app
+from stockup.web.guard import Keys
+from tests.conftest import PASSPHRASE
+from tests.support.cli import Cli
+from tests.support.secrets_scan import files_under, find_secret
+from tests.support.ui import UiServer, running_ui
+
+ACCOUNT_PASSWORD = "Upl0ad-only-s3cret!"
+
+
+@pytest.fixture
+def ui(cli: Cli) -> Iterator[UiServer]:
+    with running_ui(cli) as server:
+        yield server
+
+
+def post_routes(home: Path) -> list[str]:
+    """Every POST address the app has, with placeholders for its parameters."""
+    app = create_app(Store(Paths(home, home, home / "state")), Keys(1))
+    paths = [
+        route.path
+        for route in app.routes
+        if isinstance(route, Route) and "POST" in (route.methods or ())
+    ]
+    return [re.sub(r"\{\w+\}", "x", path) for path in paths]
+
+
+def test_without_the_key_every_request_is_forbidden(ui: UiServer) -> None:
+    for path in ("/", "/unlock", "/accounts", "/history.csv", "/static/app.css", "/nowhere"):
+        reply = ui.request("GET", path, cookie="")
+        assert reply.status == 403, path
+        assert "open the address" in reply.body
+    assert ui.request("GET", "/accounts", cookie=f"stockup-{ui.port}=guess").status == 403
+    assert ui.request("GET", "/?token=guess", cookie="").status == 403
+    assert ui.request("POST", "/unlock", body="passphrase=x", cookie="").status == 403
+
+
+def test_the_key_in_the_address_becomes_an_httponly_cookie(ui: UiServer) -> None:
+    reply = ui.request("GET", f"/history?status=failed&token={ui.token}", cookie="")
+    assert reply.status == 303
+    assert reply.headers["location"] == "/history?status=failed"  # the key leaves the URL
+    cookie = reply.headers["set-cookie"]
+    assert cookie.startswith(f"stockup-{ui.port}={ui.token};")
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    ui.login()
+    page = ui.get("/unlock")
+    assert page.status == 200 and "Create your vault" in page.body
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+
+
+def test_a_wrong_host_header_is_refused_even_with_the_key(ui: UiServer) -> None:
+    ui.login()
+    assert ui.get("/unlock").status == 200
+    assert ui.request("GET", "/unlock", host=f"localhost:{ui.port}").status == 200
+    for host in (f"attacker.example:{ui.port}", "127.0.0.1", f"127.0.0.1:{ui.port + 1}"):
+        reply = ui.request("GET", "/unlock", host=host)
+        assert reply.status == 403, host
+        assert "own address" in reply.body
+
+
+def test_every_post_needs_the_csrf_token(ui: UiServer, home: Path) -> None:
+    ui.login()
+    routes = post_routes(home)
+    assert {"/unlock", "/accounts", "/upload", "/runs/x/retry"} <= set(routes)
+    for path in routes:
+        missing = ui.post(path, {"passphrase": PASSPHRASE, "confirm": PASSPHRASE}, csrf=False)
+        assert missing.status == 403, path
+        assert "CSRF" in missing.body
+        wrong = ui.post(path, {"csrf": "forged", "passphrase": PASSPHRASE}, csrf=False)
+        assert wrong.status == 403, path
+    assert not Path(home, "vault.json").exists()  # no forged form created the vault
+    created = ui.post("/unlock", {"passphrase": PASSPHRASE, "confirm": PASSPHRASE})
+    assert created.status == 303  # the same form with the token works
+    assert Path(home, "vault.json").exists()
+
+
+def test_passwords_typed_in_never_come_back(cli: Cli, home: Path) -> None:
+    with running_ui(cli) as ui:
+        check_no_password_comes_back(ui)
+    outputs = {f"output {i}": r.output.encode() for i, r in enumerate(cli.history)}
+    blobs = files_under(home, exclude=[home / "vault.json"])
+    assert not find_secret([ACCOUNT_PASSWORD, PASSPHRASE], {**outputs, **blobs})
+
+
+def check_no_password_comes_back(ui: UiServer) -> None:
+    ui.login()
+    assert ui.post("/unlock", {"passphrase": PASSPHRASE, "confirm": PASSPHRASE}).status == 303
+    account = {
+        "name": "shop",
+        "agency": "custom",
+        "username": "artist",
+        "password": ACCOUNT_PASSWORD,
+        "host": "127.0.0.1",
+        "port": "1",
+        "protocol": "sftp",
+    }
+    assert ui.post("/accounts", account).status == 303
+    again = ui.post("/accounts", account)  # refused: the form comes back filled in
+    assert again.status == 400 and "exists" in again.body and 'value="artist"' in again.body
+    bad_port = ui.post("/accounts", {**account, "name": "other", "port": "99999"})
+    assert bad_port.status == 400 and "port" in bad_port.body
+    tested = ui.post("/accounts/shop/test", {})  # nothing listens on port 1
+    assert tested.status == 200 and "connection refused" in tested.body
+    ui.post("/lock", {})
+    wrong = ui.post("/unlock", {"passphrase": "not it"})
+    assert wrong.status == 401 and "wrong passphrase" in wrong.body
+    assert ui.post("/unlock", {"passphrase": PASSPHRASE}).status == 303
+    for path in ("/", "/accounts", "/upload", "/history", "/history.csv", "/agencies"):
+        assert ui.get(path).status in (200, 303), path
+    bodies = {f"body {i}": body.encode() for i, body in enumerate(ui.bodies)}
+    assert not find_secret([ACCOUNT_PASSWORD, PASSPHRASE], bodies)
+
+
+def test_ui_port_in_use_is_a_one_line_error(cli: Cli, ui: UiServer) -> None:
+    result = cli("ui", "--no-browser", "--port", str(ui.port))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"stockup: error: port {ui.port} is in use; choose another with --port"
+    )

@@ -1,0 +1,151 @@
+"""The web UI in a real browser: Debian's Chromium driven by Playwright against
+`stockup ui` on loopback, uploading to in-process FTPS and SFTP servers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from stockup.demo.samples import make_samples
+from tests.conftest import PASSPHRASE
+from tests.servers.fixtures import Running, ServerFactory
+from tests.support.cli import Cli
+from tests.support.files import sha
+from tests.support.ui import UiServer, running_ui
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Headless, and quiet: this machine's network is closed, so no update or sync calls.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "ui-upload.png"
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def ui(cli: Cli) -> Iterator[UiServer]:
+    with running_ui(cli) as server:
+        yield server
+
+
+def add_account(page: Page, name: str, server: Running, ca_file: Path | None = None) -> None:
+    page.get_by_label("Agency").select_option("custom")
+    page.get_by_label("Account name").fill(name)
+    page.get_by_label("Username").fill(server.info.user)
+    page.get_by_label("Password", exact=True).fill(server.info.password)
+    page.get_by_text("Server settings").click()
+    page.get_by_label("Host").fill(server.info.host)
+    page.get_by_label("Port").fill(str(server.info.port))
+    page.get_by_label("Protocol").select_option(server.info.protocol)
+    page.get_by_label("Remote folder").fill("upload")
+    if ca_file:
+        page.get_by_label("CA certificate file").fill(str(ca_file))
+    page.get_by_role("button", name="Add account").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Added account {name}")
+
+
+def test_contributor_uploads_to_two_agencies_from_the_browser(
+    browser: Browser, ui: UiServer, start_server: ServerFactory, tmp_path: Path
+) -> None:
+    photos = [p for p in make_samples(tmp_path / "artworks") if p.suffix == ".jpg"][:3]
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.set_default_timeout(TIMEOUT_MS)
+    seen: list[str] = []  # each page's HTML, for the secrets check at the end
+    with (
+        start_server("pyftpdlib-ftps") as ftps,
+        start_server("asyncssh-sftp", trust_host_key=False) as sftp,
+    ):
+        page.goto(ui.url)
+        expect(page.get_by_role("heading", name="Create your vault")).to_be_visible()
+        page.get_by_label("New passphrase").fill(PASSPHRASE)
+        page.get_by_label("Repeat the passphrase").fill(PASSPHRASE)
+        page.get_by_role("button", name="Create vault").click()
+        expect(page.get_by_role("heading", name="Accounts", exact=True)).to_be_visible()
+
+        assert ftps.info.ca_file is not None
+        add_account(page, "shop-ftps", ftps, ftps.info.ca_file)
+        add_account(page, "shop-sftp", sftp)
+        rows = page.locator("tbody tr")
+        expect(rows.filter(has_text="shop-ftps")).to_contain_text("FTPS (TLS)")
+        expect(rows.filter(has_text="shop-sftp")).to_contain_text("SFTP (encrypted)")
+        seen.append(page.content())
+
+        # First contact with the SFTP server: its host key is shown, then trusted.
+        page.get_by_role("button", name="Test connection of shop-sftp").click()
+        assert sftp.info.host_key is not None
+        offered = sftp.info.host_key.get_fingerprint("sha256")
+        expect(page.locator("#fingerprint")).to_have_text(offered)
+        page.get_by_role("button", name="Trust this host key").click()
+        expect(page.locator("#test-result")).to_contain_text("now trusted")
+        page.get_by_role("button", name="Test connection of shop-ftps").click()
+        expect(page.locator("#test-result")).to_contain_text("TLS")
+        seen.append(page.content())
+
+        page.get_by_role("link", name="Upload").click()
+        page.get_by_label("Files", exact=True).set_input_files(photos)
+        page.get_by_label("Speed limit").fill("4M")  # slow enough to watch, and to photograph
+        page.get_by_role("button", name="Check files").click()
+        expect(page.get_by_role("heading", name="Check before upload")).to_be_visible()
+        expect(page.locator("main")).to_contain_text("All files pass")
+        page.get_by_role("button", name="Start upload").click()
+
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.account-progress')]"
+            ".some(e => +e.dataset.percent >= 20 && +e.dataset.percent < 100)"
+        )
+        page.screenshot(path=tmp_path / "upload.png")
+        if os.environ.get("STOCKUP_UPDATE_SCREENSHOT"):
+            shutil.copyfile(tmp_path / "upload.png", SCREENSHOT)
+        for name in ("shop-ftps", "shop-sftp"):
+            bar = page.locator(f'.account-progress[data-account="{name}"]')
+            expect(bar).to_have_attribute("data-percent", "100")
+        expect(page.locator(".run-state")).to_contain_text("Finished: 6 uploaded")
+        expect(page.locator("#cancel-form")).to_be_hidden()
+        seen.append(page.content())
+        for server in (ftps, sftp):
+            for photo in photos:
+                assert sha(server.upload_root / photo.name) == sha(photo)
+
+    page.get_by_role("link", name="History").click()
+    history = page.locator("table.history tbody tr")
+    expect(history).to_have_count(6)
+    page.get_by_label("Account").select_option("shop-sftp")
+    page.get_by_role("button", name="Filter").click()
+    expect(history).to_have_count(3)
+    expect(history.first).to_contain_text("uploaded")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export CSV").click()
+    exported = Path(download.value.path()).read_text(encoding="utf-8")
+    records = list(csv.DictReader(io.StringIO(exported)))
+    assert sorted(r["file"].rsplit("/", 1)[-1] for r in records) == sorted(p.name for p in photos)
+    assert {r["account"] for r in records} == {"shop-sftp"}
+
+    page.get_by_role("link", name="Agencies").click()
+    expect(page.get_by_role("heading", name="Shutterstock")).to_be_visible()
+    seen.append(page.content())
+    page.close()
+    assert not any(ftps.info.password in html or PASSPHRASE in html for html in seen)
