@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import asyncssh
 import pytest
 
 from stockup.demo.servers import PASSWORD
+from stockup.errors import HostKeyUnknown
+from stockup.transfer import check_account
 from stockup.transports.hostkeys import KnownHosts
 from tests.conftest import PASSPHRASE
 from tests.servers.fixtures import Certs, Running, ServerFactory
@@ -105,3 +108,18 @@ def test_plain_ftp_warns_with_host(cli: Cli, start_server: ServerFactory) -> Non
         add_account(cli, server)
         result = cli.ok("account", "test", "srv")
     assert "password goes to 127.0.0.1 in clear text" in result.stderr
+
+
+def test_only_the_fingerprint_shown_is_trusted(sftp: Running) -> None:
+    """The web UI shows the offered key, then trusts exactly that one: a
+    different key by the time the user clicks is refused, and not recorded."""
+    account, login = sftp.account(), sftp.credentials()
+    offered = sftp.info.host_key.get_fingerprint("sha256")  # type: ignore[union-attr]
+    other = asyncssh.generate_private_key("ssh-ed25519").get_fingerprint("sha256")
+    with pytest.raises(HostKeyUnknown) as refused:
+        asyncio.run(check_account(account, login, sftp.paths, trust_fingerprint=other))
+    assert refused.value.fingerprint == offered
+    assert not sftp.paths.known_hosts_file.exists()
+    check = asyncio.run(check_account(account, login, sftp.paths, trust_fingerprint=offered))
+    assert check.info.host_key_recorded and check.info.host_key_fingerprint == offered
+    assert KnownHosts(sftp.paths.known_hosts_file).keys_for(account.host, account.port)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -136,6 +138,14 @@ def test_wrong_password_on_one_of_three(
             "upload", "--skip-checks", str(tmp_path / "batch"), "--to", "bad", "--no-progress"
         )
         assert plain.returncode == 1 and "failed: bad" in plain.stdout
+    failed = list(
+        csv.DictReader(io.StringIO(cli.ok("history", "--status", "failed", "--csv").stdout))
+    )
+    assert len(failed) == 6 and {row["account"] for row in failed} == {"bad"}
+    assert all("login failed" in row["error"] for row in failed)
+    one = json.loads(cli.ok("history", "--search", files[1].name.upper(), "--json").stdout)
+    assert {Path(row["file"]).name for row in one} == {files[1].name}
+    assert {row["account"] for row in one} == {"good-ftps", "good-sftp", "bad"}
     assert "definitely-wrong-pw" not in "".join(r.output for r in cli.history)
 
 

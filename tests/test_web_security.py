@@ -132,3 +132,22 @@ def test_ui_port_in_use_is_a_one_line_error(cli: Cli, ui: UiServer) -> None:
     assert result.stderr.strip() == (
         f"stockup: error: port {ui.port} is in use; choose another with --port"
     )
+
+
+def test_a_keychain_vault_unlocks_without_a_passphrase(home: Path, tmp_path: Path) -> None:
+    cli = Cli(
+        home=home,
+        env={
+            "PYTHON_KEYRING_BACKEND": "support.keyring_file.FileKeyring",
+            "STOCKUP_TEST_KEYRING": str(tmp_path / "keyring.json"),
+        },
+    )
+    cli.ok("init", "--keychain")
+    with running_ui(cli) as ui:
+        ui.login()
+        assert ui.get("/accounts").headers["location"] == "/unlock"  # locked until asked
+        page = ui.get("/unlock").body
+        assert "Unlock with the keychain" in page and 'name="passphrase"' not in page
+        unlocked = ui.post("/unlock", {})
+        assert unlocked.status == 303
+        assert ui.get("/accounts").status == 200

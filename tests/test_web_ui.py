@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from stockup.demo.samples import make_samples
@@ -53,6 +54,12 @@ def ui(cli: Cli) -> Iterator[UiServer]:
 
 
 def add_account(page: Page, name: str, server: Running, ca_file: Path | None = None) -> None:
+    fill_account_form(page, name, server, ca_file)
+    page.get_by_role("button", name="Add account").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Added account {name}")
+
+
+def fill_account_form(page: Page, name: str, server: Running, ca_file: Path | None = None) -> None:
     page.get_by_label("Agency").select_option("custom")
     page.get_by_label("Account name").fill(name)
     page.get_by_label("Username").fill(server.info.user)
@@ -64,8 +71,6 @@ def add_account(page: Page, name: str, server: Running, ca_file: Path | None = N
     page.get_by_label("Remote folder").fill("upload")
     if ca_file:
         page.get_by_label("CA certificate file").fill(str(ca_file))
-    page.get_by_role("button", name="Add account").click()
-    expect(page.get_by_role("status")).to_contain_text(f"Added account {name}")
 
 
 def test_contributor_uploads_to_two_agencies_from_the_browser(
@@ -149,3 +154,77 @@ def test_contributor_uploads_to_two_agencies_from_the_browser(
     seen.append(page.content())
     page.close()
     assert not any(ftps.info.password in html or PASSPHRASE in html for html in seen)
+
+
+def axe_violations(page: Page) -> list[str]:
+    """axe-core's findings on the page as it is now, one line each."""
+    response = Axe().run(page).response
+    return [
+        f"{page.url}: {v['id']} ({v['impact']}): {v['help']}: "
+        + "; ".join(node["target"][0] for node in v["nodes"])
+        for v in response["violations"]
+    ]
+
+
+def test_every_page_is_accessible_and_works_from_the_keyboard(
+    browser: Browser, ui: UiServer, start_server: ServerFactory, tmp_path: Path
+) -> None:
+    """axe-core finds nothing on any page, the forms work with the keyboard
+    alone, a folder can be picked, and plain FTP is flagged wherever it is used."""
+    folder = tmp_path / "batch"
+    make_samples(folder / "vectors")
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(TIMEOUT_MS)
+    violations: list[str] = []
+    with start_server("pyftpdlib-ftp") as ftp:
+        page.goto(ui.url)
+        violations += axe_violations(page)  # the create-vault page
+        expect(page.get_by_label("New passphrase")).to_be_focused()
+        page.keyboard.type(PASSPHRASE)
+        page.keyboard.press("Tab")
+        page.keyboard.type(PASSPHRASE)
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", name="Accounts", exact=True)).to_be_visible()
+        violations += axe_violations(page)
+
+        page.get_by_label("Agency").select_option("dreamstime")
+        expect(page.locator("#agency-hint")).to_contain_text("numeric Dreamstime account ID")
+        fill_account_form(page, "plain", ftp)
+        page.get_by_role("button", name="Add account").click()  # refused: no opt-in yet
+        expect(page.get_by_role("alert")).to_contain_text("clear text")
+        expect(page.get_by_label("Password", exact=True)).to_have_value("")
+        page.get_by_label("Password", exact=True).fill(ftp.info.password)
+        page.get_by_label("Allow plain FTP").check()
+        page.get_by_role("button", name="Add account").click()
+        expect(page.get_by_role("status")).to_contain_text("Warning: account plain uses plain FTP")
+        expect(page.locator("tbody tr").filter(has_text="plain")).to_contain_text("⚠ plain FTP")
+        page.get_by_role("button", name="Test connection of plain").click()
+        expect(page.locator("#test-result")).to_contain_text("Connected")
+        violations += axe_violations(page)
+
+        page.get_by_role("link", name="Upload").click()
+        violations += axe_violations(page)
+        page.get_by_label("A whole folder").set_input_files(folder)
+        page.get_by_role("button", name="Check files").click()
+        expect(page.get_by_role("alert")).to_contain_text("plain FTP")
+        expect(page.locator("table.verdicts tbody tr")).to_have_count(6)  # the whole tree
+        violations += axe_violations(page)
+        page.get_by_role("button", name="Start upload").click()
+        expect(page.locator(".run-state")).to_contain_text("Finished: 6 uploaded")
+        expect(page.get_by_role("alert")).to_contain_text("plain FTP")
+        violations += axe_violations(page)
+        landed = sorted(p.name for p in ftp.upload_root.iterdir())  # agencies take no folders
+        assert landed == sorted(p.name for p in (folder / "vectors").iterdir())
+
+    for name in ("History", "Agencies"):
+        page.get_by_role("link", name=name).click()
+        violations += axe_violations(page)
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+    page.get_by_role("button", name="Lock vault").click()
+    expect(page.get_by_role("heading", name="Unlock your vault")).to_be_visible()
+    violations += axe_violations(page)
+    page.close()
+    assert not violations, "\n".join(violations)

@@ -3,52 +3,18 @@ failures with their reasons (the browser test covers the live page)."""
 
 from __future__ import annotations
 
+import io
 import re
-import time
-from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from stockup.demo.samples import make_samples
-from tests.conftest import PASSPHRASE
-from tests.servers.fixtures import Running, ServerFactory
+from stockup.web.uploads import Staging, relative_upload_path
+from tests.servers.fixtures import ServerFactory
 from tests.support.cli import Cli
 from tests.support.files import sha
-from tests.support.ui import UiServer, running_ui
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def set_up(ui: UiServer, server: Running, **account: str) -> None:
-    ui.login()
-    assert ui.post("/unlock", {"passphrase": PASSPHRASE, "confirm": PASSPHRASE}).status == 303
-    fields = {
-        "name": "shop",
-        "agency": "custom",
-        "username": server.info.user,
-        "password": server.info.password,
-        "host": server.info.host,
-        "port": str(server.info.port),
-        "protocol": server.info.protocol,
-        "remote_dir": "upload",
-        **account,
-    }
-    added = ui.post("/accounts", fields)
-    assert added.status == 303, added.body
-
-
-def start_upload(ui: UiServer, folder: Path, account: str, **options: str) -> tuple[str, str]:
-    """Choose a folder on this computer; returns the check page and the run's address."""
-    chosen = ui.post("/upload", {"local_paths": str(folder), "account": account, **options})
-    assert chosen.status == 303, chosen.body
-    checks = ui.get(chosen.headers["location"])
-    started = ui.post(chosen.headers["location"] + "/start", {})
-    assert started.status == 303, started.body
-    return checks.body, started.headers["location"]
+from tests.support.ui import create_vault_and_account, running_ui, start_upload, wait_for
 
 
 def percent(page: str) -> int:
@@ -60,7 +26,7 @@ def test_cancel_stops_the_upload_and_retry_finishes_it(
 ) -> None:
     samples = make_samples(tmp_path / "artworks")
     with start_server("asyncssh-sftp") as sftp, running_ui(cli) as ui:
-        set_up(ui, sftp)
+        create_vault_and_account(ui, sftp)
         _, run = start_upload(ui, tmp_path / "artworks", "shop", limit_rate="1M")
         wait_for(lambda: percent(ui.get(run).body) > 0, "some progress")
         assert ui.post(f"{run}/cancel", {}).status == 303
@@ -86,7 +52,9 @@ def test_rejections_and_failures_are_shown_with_their_reasons(
     make_samples(tmp_path / "artworks")
     with start_server("asyncssh-sftp") as sftp, running_ui(cli) as ui:
         # Adobe Stock's rules, a local server, and a wrong password.
-        set_up(ui, sftp, name="adobe", agency="adobestock", password="wrong", protocol="")
+        create_vault_and_account(
+            ui, sftp, name="adobe", agency="adobestock", password="wrong", protocol=""
+        )
         checks, run = start_upload(ui, tmp_path / "artworks", "adobe")
         assert "would be rejected" in checks
         assert re.search(r"sunset_over_dunes\.jpg</th>\s*<td class=\"level-error\">", checks)
@@ -100,3 +68,25 @@ def test_rejections_and_failures_are_shown_with_their_reasons(
         assert "authentication failed" in failures.lower() or "login" in failures.lower()
         history = ui.get("/history?status=rejected").body
         assert "sunset_over_dunes.jpg" in history and "harbour_boats.jpg" not in history
+
+
+@pytest.mark.parametrize(
+    "sent,kept",
+    [
+        ("photo.jpg", "photo.jpg"),
+        ("batch/vectors/icon.eps", "batch/vectors/icon.eps"),
+        ("../../etc/passwd", "etc/passwd"),
+        ("/abs/olute.jpg", "abs/olute.jpg"),
+        ("C:\\Users\\me\\pic.jpg", "C:/Users/me/pic.jpg"),
+        ("a/./b/../c.jpg", "a/b/c.jpg"),
+        ("../..", None),
+        ("", None),
+    ],
+)
+def test_browser_file_names_stay_inside_the_staging_folder(
+    tmp_path: Path, sent: str, kept: str | None
+) -> None:
+    relative = relative_upload_path(sent)
+    assert (relative.as_posix() if relative else None) == kept
+    saved = Staging.save(tmp_path, sent, io.BytesIO(b"x"))
+    assert saved is None if kept is None else saved == tmp_path / kept

@@ -5,11 +5,15 @@ from __future__ import annotations
 import http.client
 import re
 import subprocess
+import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from tests.conftest import PASSPHRASE
+from tests.servers.fixtures import Running
 from tests.support.cli import Cli, Result
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -106,3 +110,39 @@ def running_ui(cli: Cli) -> Iterator[UiServer]:
         process.terminate()
         stdout, stderr = process.communicate(timeout=20)
         cli.history.append(Result(["ui"], process.returncode, line + stdout, stderr))
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def create_vault_and_account(ui: UiServer, server: Running, **account: str) -> None:
+    """Over HTTP, as the forms would: a new vault, then one account on ``server``."""
+    ui.login()
+    assert ui.post("/unlock", {"passphrase": PASSPHRASE, "confirm": PASSPHRASE}).status == 303
+    fields = {
+        "name": "shop",
+        "agency": "custom",
+        "username": server.info.user,
+        "password": server.info.password,
+        "host": server.info.host,
+        "port": str(server.info.port),
+        "protocol": server.info.protocol,
+        "remote_dir": "upload",
+        **account,
+    }
+    added = ui.post("/accounts", fields)
+    assert added.status == 303, added.body
+
+
+def start_upload(ui: UiServer, folder: Path, account: str, **options: str) -> tuple[str, str]:
+    """Choose a folder on this computer; returns the check page and the run's address."""
+    chosen = ui.post("/upload", {"local_paths": str(folder), "account": account, **options})
+    assert chosen.status == 303, chosen.body
+    checks = ui.get(chosen.headers["location"])
+    started = ui.post(chosen.headers["location"] + "/start", {})
+    assert started.status == 303, started.body
+    return checks.body, started.headers["location"]
