@@ -169,6 +169,13 @@ class Store:
         account = self.config().get(name)
         return account, self.open_vault(passphrase).get(name, account.endpoint)
 
+    def credentials_for(
+        self, accounts: list[Account], passphrase: PassphraseSource
+    ) -> dict[str, Credentials]:
+        """Every account's login by name, from one opening of the vault."""
+        vault = self.open_vault(passphrase)
+        return {a.name: vault.get(a.name, a.endpoint) for a in accounts}
+
     @contextlib.contextmanager
     def _transaction(self, passphrase: PassphraseSource) -> Iterator[tuple[Vault, Config]]:
         with exclusive_lock(self.paths.lock_file):

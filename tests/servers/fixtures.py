@@ -128,6 +128,7 @@ def start_server(request: pytest.FixtureRequest, tmp_path: Path, certs: Certs) -
     ) -> Iterator[Running]:
         cert = cert or certs.good
         serial = next(counter)
+        remote_dir = "upload"
         paths = Paths(tmp_path / "home", tmp_path / "home", tmp_path / "home" / "state")
         ports = real.free_port_range(10)
         with contextlib.ExitStack() as stack:
@@ -145,7 +146,10 @@ def start_server(request: pytest.FixtureRequest, tmp_path: Path, certs: Certs) -
                 info = stack.enter_context(asyncssh_sftpd(tmp_path / f"sftproot{serial}"))
             else:
                 user = request.getfixturevalue("system_user")
-                real.clean_home(user)
+                # Real servers share the one system user's home: a folder each, or
+                # two accounts of one test would race on the same partial files.
+                remote_dir = f"upload{serial}"
+                real.clean_home(user, remote_dir)
                 if kind == "sshd-sftp":
                     info = stack.enter_context(real.sshd(tmp_path / f"sshd{serial}", user))
                 else:
@@ -162,13 +166,11 @@ def start_server(request: pytest.FixtureRequest, tmp_path: Path, certs: Certs) -
                     )
             if info.protocol != "ftp" and info.protocol != "sftp":
                 info.ca_file = certs.pki.ca_file
-            (info.root / "upload").mkdir(exist_ok=True)
-            if kind.startswith("vsftpd") or kind == "sshd-sftp":
-                shutil.chown(info.root / "upload", info.user, info.user)
+            (info.root / remote_dir).mkdir(exist_ok=True)
             fault = None
             if proxy:
                 fault = stack.enter_context(FaultProxy(PROXY_HOST, info.host, [info.port, *ports]))
-            running = Running(info, fault, paths)
+            running = Running(info, fault, paths, remote_dir)
             if trust_host_key:
                 running.trust_host_key()
             yield running

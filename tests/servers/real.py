@@ -137,9 +137,9 @@ def system_user(base: Path) -> Iterator[SystemUser]:
         subprocess.run(["userdel", "-r", TEST_USER], capture_output=True, check=False)
 
 
-def clean_home(user: SystemUser) -> Path:
+def clean_home(user: SystemUser, folder: str) -> Path:
     """An empty upload folder owned by the user, inside its home."""
-    target = user.home / "upload"
+    target = user.home / folder
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir()
     shutil.chown(target, user.name, user.name)

@@ -14,7 +14,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -41,6 +41,7 @@ from stockup.vault import Credentials, read_key_source
 from stockup.web.guard import CSRF_FIELD, Guard, Handler, Keys, form_action
 from stockup.web.uploads import Run, Selection, UploadRequest, Uploads
 
+T = TypeVar("T")
 HISTORY_LIMIT = 1000
 EVENT_INTERVAL_SECONDS = 0.25
 HEARTBEAT_SECONDS = 15.0
@@ -295,10 +296,7 @@ def create_app(store: Store, keys: Keys) -> Starlette:
         return redirect(f"/selections/{selection.id}")
 
     def find_selection(request: Request) -> Selection:
-        selection = state.uploads.selections.get(request.path_params["id"])
-        if selection is None:
-            raise HTTPException(404, "No such selection: choose the files again.")
-        return selection
+        return _lookup(state.uploads.selections, request, "No such selection: choose again.")
 
     async def selection_page(request: Request) -> Response:
         unlocked()
@@ -325,10 +323,7 @@ def create_app(store: Store, keys: Keys) -> Starlette:
         return redirect(f"/runs/{run.id}")
 
     def find_run(request: Request) -> Run:
-        run = state.uploads.runs.get(request.path_params["id"])
-        if run is None:
-            raise HTTPException(404, "No such upload in this session.")
-        return run
+        return _lookup(state.uploads.runs, request, "No such upload in this session.")
 
     async def run_page(request: Request) -> Response:
         unlocked()
@@ -473,6 +468,14 @@ def create_app(store: Store, keys: Keys) -> Starlette:
 
 
 ACCOUNT_FIELDS = ("name", "agency", "username", "host", "port", "protocol", "remote_dir", "ca_file")
+
+
+def _lookup(items: Mapping[str, T], request: Request, missing: str) -> T:
+    """The item named by the address's ``{id}``, or a 404 page saying ``missing``."""
+    item = items.get(request.path_params["id"])
+    if item is None:
+        raise HTTPException(404, missing)
+    return item
 
 
 def _encode(params: Mapping[str, str | None]) -> str:

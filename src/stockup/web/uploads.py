@@ -31,7 +31,6 @@ from stockup.paths import ensure_private_dir
 from stockup.ratelimit import RateLimiter
 from stockup.secret import redact
 from stockup.store import Store
-from stockup.vault import Credentials
 
 SPEED_WINDOW_SECONDS = 5.0
 STALE_STAGING_SECONDS = 24 * 3600
@@ -304,7 +303,7 @@ class Uploads:
         request = run.request
         try:
             accounts = [self.store.config().get(name) for name in request.accounts]
-            credentials = await asyncio.to_thread(self._credentials, accounts, passphrase)
+            credentials = await asyncio.to_thread(self.store.credentials_for, accounts, passphrase)
             plan = await asyncio.to_thread(self._plan, request, accounts)
             journal = Journal(self.store.paths.journal_file)
             try:
@@ -323,12 +322,6 @@ class Uploads:
             run.message = redact(str(exc))
         finally:
             run.touch()
-
-    def _credentials(
-        self, accounts: list[Account], passphrase: PassphraseSource
-    ) -> dict[str, Credentials]:
-        vault = self.store.open_vault(passphrase)
-        return {a.name: vault.get(a.name, a.endpoint) for a in accounts}
 
     def _plan(self, request: UploadRequest, accounts: list[Account]) -> Plan:
         # A journal of this thread's own: SQLite connections stay in their thread.

@@ -117,8 +117,7 @@ def run(args: argparse.Namespace) -> int:
         output.info(f"      trusted the SFTP host key {check.info.host_key_fingerprint}")
 
         output.info("[5/7] Upload to both accounts at once")
-        vault = store.open_vault(passphrase)
-        credentials = {a.name: vault.get(a.name, a.endpoint) for a in accounts}
+        credentials = store.credentials_for(accounts, passphrase)
         journal = stack.enter_context(contextlib.closing(Journal(store.paths.journal_file)))
         for attempt in ("first run", "second run: unchanged files are skipped"):
             if attempt.startswith("second"):

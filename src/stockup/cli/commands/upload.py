@@ -91,8 +91,7 @@ def run_upload(args: argparse.Namespace) -> int:
             return _print_plan(plan, args.json)
         for account in accounts:
             plaintext_warning(account)
-        vault = target.open_vault(passphrase_source(args))
-        credentials = {a.name: vault.get(a.name, a.endpoint) for a in accounts}
+        credentials = target.credentials_for(accounts, passphrase_source(args))
         interactive = sys.stderr.isatty() and not args.no_progress and not args.json
         reporter = RichReporter(output.stderr) if interactive else PlainReporter(output.stderr)
         engine = UploadEngine(
