@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from stockup.demo.samples import make_samples
+from stockup.web.app import human_bytes, human_duration
 from stockup.web.uploads import Staging, relative_upload_path
 from tests.servers.fixtures import ServerFactory
 from tests.support.cli import Cli
@@ -90,3 +91,15 @@ def test_browser_file_names_stay_inside_the_staging_folder(
     assert (relative.as_posix() if relative else None) == kept
     saved = Staging.save(tmp_path, sent, io.BytesIO(b"x"))
     assert saved is None if kept is None else saved == tmp_path / kept
+
+
+@pytest.mark.parametrize(
+    "value,shown",
+    [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (7_400_000, "7.1 MiB"), (5 << 30, "5.0 GiB")],
+)
+def test_progress_sizes_read_like_a_file_manager(value: int, shown: str) -> None:
+    assert human_bytes(value) == shown
+
+
+def test_eta_reads_in_minutes_and_hours() -> None:
+    assert [human_duration(s) for s in (None, 59.6, 3725)] == ["--", "1m 00s", "1h 02m"]

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import io
 import json
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,7 +30,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from stockup.catalogue import PROTOCOLS, load_catalogue
+from stockup.catalogue import PROTOCOLS, Agency, load_catalogue
 from stockup.errors import HostKeyUnknown, StockupError, UsageError, VaultError
 from stockup.journal import STATUSES, Journal, write_history_csv
 from stockup.passphrase import PassphraseSource
@@ -42,6 +43,7 @@ from stockup.web.guard import CSRF_FIELD, Guard, Handler, Keys, form_action
 from stockup.web.uploads import Run, Selection, UploadRequest, Uploads
 
 T = TypeVar("T")
+BYTE_UNITS = ("B", "KiB", "MiB", "GiB")
 HISTORY_LIMIT = 1000
 EVENT_INTERVAL_SECONDS = 0.25
 HEARTBEAT_SECONDS = 15.0
@@ -69,11 +71,15 @@ class Locked(Exception):
 
 
 def human_bytes(value: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+    exponent = min(len(BYTE_UNITS) - 1, int(math.log(max(value, 1), 1024)))
+    if exponent == 0:
+        return f"{value:.0f} B"
+    return f"{value / 1024**exponent:.1f} {BYTE_UNITS[exponent]}"
+
+
+def agencies_in_order() -> list[Agency]:
+    """The catalogue by name, with the custom server last."""
+    return sorted(load_catalogue().values(), key=lambda a: (a.is_custom, a.name))
 
 
 def human_duration(seconds: float | None) -> str:
@@ -175,7 +181,7 @@ def create_app(store: Store, keys: Keys) -> Starlette:
             "accounts.html",
             status,
             accounts=list(store.config().accounts.values()),
-            agencies=sorted(load_catalogue().values(), key=lambda a: (a.is_custom, a.name)),
+            agencies=agencies_in_order(),
             protocols=PROTOCOLS,
             form=form or {"agency": "shutterstock"},
             nav="accounts",
@@ -238,8 +244,7 @@ def create_app(store: Store, keys: Keys) -> Starlette:
         return redirect("/accounts", f"Removed account {name} and its secrets.")
 
     async def agencies(request: Request) -> Response:
-        catalogue = sorted(load_catalogue().values(), key=lambda a: (a.is_custom, a.name))
-        return render(request, "agencies.html", agencies=catalogue, nav="agencies")
+        return render(request, "agencies.html", agencies=agencies_in_order(), nav="agencies")
 
     # -- uploads --------------------------------------------------------------
 
