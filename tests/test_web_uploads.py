@@ -4,7 +4,9 @@ failures with their reasons (the browser test covers the live page)."""
 from __future__ import annotations
 
 import io
+import json
 import re
+import signal
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,22 @@ def test_progress_sizes_read_like_a_file_manager(value: int, shown: str) -> None
 
 def test_eta_reads_in_minutes_and_hours() -> None:
     assert [human_duration(s) for s in (None, 59.6, 3725)] == ["--", "1m 00s", "1h 02m"]
+
+
+def test_ctrl_c_stops_the_server_and_the_cli_resumes_its_upload(
+    cli: Cli, home: Path, start_server: ServerFactory, tmp_path: Path
+) -> None:
+    samples = make_samples(tmp_path / "artworks")
+    with start_server("asyncssh-sftp") as sftp:
+        with running_ui(cli) as ui:
+            create_vault_and_account(ui, sftp)
+            _, run = start_upload(ui, tmp_path / "artworks", "shop", limit_rate="1M")
+            wait_for(lambda: 0 < percent(ui.get(run).body) < 100, "the upload to be under way")
+            ui.process.send_signal(signal.SIGINT)
+            assert ui.process.wait(timeout=20) == 0
+        assert cli.history[-1].stdout.rstrip().endswith("Stopped.")
+        assert not any((home / "state" / "ui-uploads").iterdir())  # staging removed
+        result = cli.ok("upload", str(tmp_path / "artworks"), "--to", "shop", "--json")
+        assert json.loads(result.stdout)["summary"]["failed"] == 0
+    for sample in samples:
+        assert sha(sftp.upload_root / sample.name) == sha(sample)

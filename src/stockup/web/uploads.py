@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import shutil
 import tempfile
@@ -32,6 +33,7 @@ from stockup.ratelimit import RateLimiter
 from stockup.secret import redact
 from stockup.store import Store
 
+logger = logging.getLogger(__name__)
 SPEED_WINDOW_SECONDS = 5.0
 STALE_STAGING_SECONDS = 24 * 3600
 
@@ -320,6 +322,10 @@ class Uploads:
         except StockupError as exc:
             run.state = "failed"
             run.message = redact(str(exc))
+        except Exception as exc:  # a bug: say so on the page, as the CLI does, and log it
+            run.state = "failed"
+            run.message = redact(f"internal error ({type(exc).__name__}): {exc}")
+            logger.exception("upload %s failed", run.id)
         finally:
             run.touch()
 

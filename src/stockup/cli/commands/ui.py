@@ -32,5 +32,9 @@ def run(args: argparse.Namespace) -> int:
         output.info(f"stockup UI at {url}")
         output.info("The address carries this session's key; keep it to yourself. Ctrl-C stops.")
 
-    serve(store(), port=args.port, open_browser=not args.no_browser, announce=announce)
+    try:
+        serve(store(), port=args.port, open_browser=not args.no_browser, announce=announce)
+    except KeyboardInterrupt:  # uvicorn stops cleanly on Ctrl-C, then passes it on
+        pass
+    output.info("Stopped.")
     return 0
