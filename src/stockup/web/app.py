@@ -342,17 +342,17 @@ def create_app(store: Store, keys: Keys) -> Starlette:
 
         async def stream() -> AsyncIterator[str]:
             seen = -1
+            sent_results = ""
             while True:
                 if run.version != seen:
                     seen = run.version
                     context = {"run": run}
-                    update = {
-                        "state": run.state,
-                        "version": seen,
-                        "progress": progress.render(context),
-                        "results": results.render(context),
-                        "results_key": f"{run.state}:{len(run.results)}",
-                    }
+                    update = {"state": run.state, "progress": progress.render(context)}
+                    # The results table can be long and holds buttons: only when it changes.
+                    results_key = f"{run.state}:{len(run.results)}"
+                    if results_key != sent_results:
+                        sent_results = results_key
+                        update["results"] = results.render(context)
                     yield f"event: update\ndata: {json.dumps(update)}\n\n"
                     if not run.active:
                         yield "event: end\ndata: {}\n\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from typing import Any
 
 from stockup.cli import output
@@ -32,9 +33,8 @@ def run(args: argparse.Namespace) -> int:
         output.info(f"stockup UI at {url}")
         output.info("The address carries this session's key; keep it to yourself. Ctrl-C stops.")
 
-    try:
+    # uvicorn stops cleanly on Ctrl-C, then passes the interrupt on: not an error here.
+    with contextlib.suppress(KeyboardInterrupt):
         serve(store(), port=args.port, open_browser=not args.no_browser, announce=announce)
-    except KeyboardInterrupt:  # uvicorn stops cleanly on Ctrl-C, then passes it on
-        pass
     output.info("Stopped.")
     return 0

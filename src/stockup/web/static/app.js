@@ -24,17 +24,13 @@ document.addEventListener("DOMContentLoaded", () => {
   const progress = document.getElementById("progress-body");
   const results = document.getElementById("results-body");
   const cancel = document.getElementById("cancel-form");
-  let resultsKey = null;
   const events = new EventSource(run.dataset.events);
   events.addEventListener("update", (message) => {
     const update = JSON.parse(message.data);
     run.dataset.state = update.state;
     progress.innerHTML = update.progress;
-    // Results hold buttons: replace them only when they change, so focus stays put.
-    if (update.results_key !== resultsKey) {
-      resultsKey = update.results_key;
-      results.innerHTML = update.results;
-    }
+    // Sent only when they change: results hold buttons, and focus should stay put.
+    if (update.results !== undefined) results.innerHTML = update.results;
     cancel.hidden = !["preparing", "running"].includes(update.state);
   });
   events.addEventListener("end", () => events.close());
