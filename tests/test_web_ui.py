@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,8 +121,12 @@ def test_contributor_uploads_to_two_agencies_from_the_browser(
 
         page.wait_for_function(
             "() => [...document.querySelectorAll('.account-progress')]"
-            ".some(e => +e.dataset.percent >= 20 && +e.dataset.percent < 100)"
+            ".some(e => +e.dataset.percent >= 20 && +e.dataset.percent <= 80)"
         )
+        # Live, per file: a file in flight with its own bar; speed and ETA per account.
+        expect(page.locator(".in-flight li").first).to_contain_text(".jpg")
+        eta = page.locator(".figures", has_text=re.compile(r"B/s · ETA \d+m"))
+        expect(eta.first).to_be_visible()
         page.screenshot(path=tmp_path / "upload.png")
         if os.environ.get("STOCKUP_UPDATE_SCREENSHOT"):
             shutil.copyfile(tmp_path / "upload.png", SCREENSHOT)
