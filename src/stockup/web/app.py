@@ -316,7 +316,6 @@ def create_app(store: Store, keys: Keys) -> Starlette:
             selection=selection,
             grid=grid,
             rejected=rejected,
-            warnings=[a.cleartext_warning for a in selection.accounts if a.cleartext_warning],
             nav="upload",
         )
 

@@ -19,12 +19,20 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from stockup.catalogue import get_agency
 from stockup.checks import Verdict, check_files
 from stockup.config import Account
-from stockup.engine import FileResult, Job, Plan, UploadEngine, collect_files, plan_upload
+from stockup.engine import (
+    FileResult,
+    Job,
+    Plan,
+    UploadEngine,
+    collect_files,
+    plan_upload,
+    summarise,
+)
 from stockup.errors import StockupError, UsageError
 from stockup.journal import Journal
 from stockup.passphrase import PassphraseSource
@@ -59,6 +67,15 @@ class Selection:
     files: list[Path]
     verdicts: list[Verdict]
     accounts: list[Account]
+
+    @property
+    def warnings(self) -> list[str]:
+        return cleartext_warnings(self.accounts)
+
+
+def cleartext_warnings(accounts: list[Account]) -> list[str]:
+    """What a page repeats for every plain-FTP account it is about to use."""
+    return [a.cleartext_warning for a in accounts if a.cleartext_warning]
 
 
 def relative_upload_path(filename: str) -> Path | None:
@@ -137,8 +154,6 @@ class AccountProgress:
     files: int = 0
     finished_bytes: int = 0
     finished: int = 0
-    uploaded: int = 0
-    failed: int = 0
     stopped: str | None = None
     settled: bool = False
     """The run is over: an account with nothing to send shows as complete."""
@@ -173,7 +188,7 @@ class Run:
         """preparing, running, finished, cancelled or failed"""
         self.message = ""
         self.accounts = {a.name: AccountProgress(a.name, a.security) for a in accounts}
-        self.warnings = [a.cleartext_warning for a in accounts if a.cleartext_warning]
+        self.warnings = cleartext_warnings(accounts)
         self.results: list[FileResult] = []
         self.started_at = time.time()
         self.version = 0
@@ -185,15 +200,9 @@ class Run:
         return self.state in ("preparing", "running")
 
     @property
-    def failures(self) -> list[FileResult]:
-        return [r for r in self.results if r.status in ("failed", "rejected")]
-
-    @property
-    def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(("uploaded", "skipped", "rejected", "failed"), 0)
-        for result in self.results:
-            counts[result.status] += 1
-        return counts
+    def summary(self) -> dict[str, Any]:
+        """Counts per outcome and the failures with their reasons, as `stockup upload` reports."""
+        return summarise(self.results)
 
     def touch(self) -> None:
         self.version += 1
@@ -236,10 +245,6 @@ class Run:
             progress.in_flight.pop(id(job), None)
             progress.finished += 1
             progress.finished_bytes += job.artwork.size
-            if result.status == "uploaded":
-                progress.uploaded += 1
-            else:
-                progress.failed += 1
         self.touch()
 
     def account_stopped(self, account: str, reason: str) -> None:
@@ -280,9 +285,10 @@ class Uploads:
         if any(run.active for run in self.runs.values()):
             raise UsageError("an upload is already running: wait for it to end or cancel it")
         config = self.store.config()
-        run = Run(request, [config.get(name) for name in request.accounts])
+        accounts = [config.get(name) for name in request.accounts]
+        run = Run(request, accounts)
         self.runs[run.id] = run
-        run.task = asyncio.create_task(self._execute(run, passphrase))
+        run.task = asyncio.create_task(self._execute(run, accounts, passphrase))
         return run
 
     def retry(self, run: Run, passphrase: PassphraseSource) -> Run:
@@ -301,10 +307,11 @@ class Uploads:
         await asyncio.gather(*tasks, return_exceptions=True)
         self.staging.close()
 
-    async def _execute(self, run: Run, passphrase: PassphraseSource) -> None:
+    async def _execute(
+        self, run: Run, accounts: list[Account], passphrase: PassphraseSource
+    ) -> None:
         request = run.request
         try:
-            accounts = [self.store.config().get(name) for name in request.accounts]
             credentials = await asyncio.to_thread(self.store.credentials_for, accounts, passphrase)
             plan = await asyncio.to_thread(self._plan, request, accounts)
             journal = Journal(self.store.paths.journal_file)
