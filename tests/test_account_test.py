@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,3 +125,31 @@ def test_only_the_fingerprint_shown_is_trusted(sftp: Running) -> None:
     check = asyncio.run(check_account(account, login, sftp.paths, trust_fingerprint=offered))
     assert check.info.host_key_recorded and check.info.host_key_fingerprint == offered
     assert KnownHosts(sftp.paths.known_hosts_file).keys_for(account.host, account.port)
+
+
+@pytest.mark.parametrize("answer", ["y", "n"])
+def test_terminal_prompt_trusts_the_key_it_showed(
+    answer: str, cli: Cli, home: Path, sftp: Running
+) -> None:
+    cli.ok("init")
+    add_account(cli, sftp)
+    main, replica = os.openpty()  # a terminal on stdin, so stockup asks
+    try:
+        os.write(main, f"{answer}\n".encode())
+        proc = cli.spawn(
+            "account", "test", "srv", stdin=replica, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        os.close(main)
+        os.close(replica)
+    fingerprint = sftp.info.host_key.get_fingerprint("sha256")  # type: ignore[union-attr]
+    assert fingerprint in stderr
+    known = KnownHosts(home / "state" / "known_hosts").keys_for("127.0.0.1", sftp.info.port)
+    if answer == "y":
+        assert proc.returncode == 0, stderr
+        assert "Trust this host key?" in stdout and stdout.rstrip().endswith("ok")
+        assert [key.get_fingerprint("sha256") for key in known] == [fingerprint]
+    else:
+        assert proc.returncode == 4 and known == []

@@ -164,8 +164,9 @@ def run_test(args: argparse.Namespace) -> int:
         output.warning(str(exc))
         if input("Trust this host key? [y/N] ").strip().lower() not in ("y", "yes"):
             raise
+        # Record the key the user just saw, not whatever the next connection offers.
         result = asyncio.run(
-            check_account(account, credentials, target.paths, trust_unknown_host_key=True)
+            check_account(account, credentials, target.paths, trust_fingerprint=exc.fingerprint)
         )
     info = result.info
     output.info(f"{'protocol':14} {account.protocol} ({account.security})")
