@@ -58,8 +58,7 @@ def test_data_connection_cut_repeatedly(
     files = make_batch(tmp_path / "batch", [3_000_000] * 4)
     with start_server(kind, proxy=True) as server:
         assert server.proxy is not None
-        data_ports = None if server.info.protocol == "sftp" else server.proxy.ports[1:]
-        server.proxy.cut_next(1_500_000, times=3, ports=data_ports)
+        server.proxy.cut_next(1_500_000, times=3, ports=server.data_ports)
         cli.ok("init")
         add_account(cli, server)
         result = upload(cli, tmp_path / "batch", "srv", "--retries", "6", "--connections", "2")
@@ -78,11 +77,10 @@ def test_stall_longer_than_the_timeout(
     files = make_batch(tmp_path / "batch", [4_000_000] * 2)
     with start_server(kind, proxy=True) as server:
         assert server.proxy is not None
-        data_ports = None if server.info.protocol == "sftp" else server.proxy.ports[1:]
         # vsftpd locks a file while a session writes it (lock_upload_files): the
         # stalled session holds the partial file until its data ends, so the
         # stall is finite here, though three times the client's timeout.
-        server.proxy.stall_next(1_000_000, seconds=6, ports=data_ports)
+        server.proxy.stall_next(1_000_000, seconds=6, ports=server.data_ports)
         cli.ok("init")
         add_account(cli, server)
         result = upload(cli, tmp_path / "batch", "srv", "--timeout", "2", "--connections", "1",

@@ -81,9 +81,13 @@ class FaultProxy:
     async def _stop(self) -> None:
         for server in self._servers:
             server.close()
-        for task in asyncio.all_tasks(self._loop):
-            if task is not asyncio.current_task():
-                task.cancel()
+        # Wait for the cancelled connections to end: a task left pending is logged
+        # with a traceback when collected, and on Python 3.11.7 that logging can
+        # land inside another ast.parse (pytest's) and break it with a SystemError.
+        tasks = [t for t in asyncio.all_tasks(self._loop) if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _cut_limit(self, port: int) -> int | None:
         """The byte count after which this connection is cut, while cuts are left

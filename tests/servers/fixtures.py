@@ -79,6 +79,13 @@ class Running:
     remote_dir: str = "upload"
 
     @property
+    def data_ports(self) -> list[int] | None:
+        """The proxied ports that carry file data: FTP's passive ports; None for
+        SFTP, whose one connection carries everything."""
+        assert self.proxy is not None
+        return None if self.info.protocol == "sftp" else self.proxy.ports[1:]
+
+    @property
     def upload_root(self) -> Path:
         return self.info.root / self.remote_dir
 
