@@ -274,7 +274,7 @@ class SftpTransport(Transport):
                     while chunk := source.read(min(limit, CHUNK_SIZE - position % CHUNK_SIZE)):
                         if self._limiter is not None:
                             await self._limiter.wait(len(chunk))
-                        await asyncio.wait_for(handle.write(chunk, position), self._timeouts.stall)
+                        await self._write(handle, chunk, position)
                         position += len(chunk)
                         if progress is not None:
                             progress(len(chunk))
@@ -292,6 +292,28 @@ class SftpTransport(Transport):
             raise
         except (TimeoutError, OSError, asyncssh.Error, EOFError) as exc:
             raise self._error(exc, f"writing {remote}") from None
+
+    async def _write(self, handle: asyncssh.SFTPClientFile, chunk: bytes, position: int) -> None:
+        """One chunk, given up on after the stall timeout. asyncssh sends a chunk
+        as parallel requests in tasks of its own and, if the write is cancelled,
+        leaves them running; when they then fail, nobody sees it and asyncio
+        prints each failure on stderr. So a stalled or cancelled write first drops
+        the connection, which ends those requests, and lets asyncssh collect them."""
+        write = asyncio.ensure_future(handle.write(chunk, position))
+        try:
+            done, _ = await asyncio.wait({write}, timeout=self._timeouts.stall)
+        except asyncio.CancelledError:
+            await self._abandon(write)
+            raise
+        if not done:
+            await self._abandon(write)
+            raise TimeoutError
+        write.result()
+
+    async def _abandon(self, write: asyncio.Future[int]) -> None:
+        if self._conn is not None:
+            self._conn.abort()
+        await asyncio.gather(write, return_exceptions=True)
 
     async def commit(self, temporary: str, final: str, size: int) -> int | None:
         found = self._written.pop(temporary, None)
