@@ -151,3 +151,9 @@ def test_a_keychain_vault_unlocks_without_a_passphrase(home: Path, tmp_path: Pat
         unlocked = ui.post("/unlock", {})
         assert unlocked.status == 303
         assert ui.get("/accounts").status == 200
+
+
+def test_ui_port_out_of_range_is_a_one_line_error(cli: Cli) -> None:
+    result = cli("ui", "--no-browser", "--port", "70000")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "stockup: error: --port must be between 0 and 65535"
