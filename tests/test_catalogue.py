@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from stockup.catalogue import PROTOCOLS, get_agency, load_catalogue
+from stockup.catalogue import get_agency, load_catalogue
 from stockup.errors import UnknownAgency
+from stockup.transports import PROTOCOLS
 from tests.support.cli import Cli
 
 REFERENCE_AGENCIES = {

@@ -7,8 +7,8 @@ import pickle
 
 import pytest
 
+from stockup.credentials import Credentials
 from stockup.secret import RedactingFilter, Secret, redact
-from stockup.vault import Credentials
 
 
 def test_secret_never_prints() -> None:
@@ -44,12 +44,15 @@ def test_journal_never_stores_a_secret(tmp_path: pytest.TempPathFactory) -> None
     from pathlib import Path
 
     from stockup.journal import Journal
+    from stockup.results import FileResult, Status
 
     Secret("echoed-by-a-server-pw")
     journal = Journal(Path(str(tmp_path)) / "j.sqlite3")
-    journal.start_attempt("a", "x.jpg", Path("/x.jpg"), "00", 1)
-    journal.finish("a", "x.jpg", "failed", "530 bad login echoed-by-a-server-pw")
-    journal.record_event("r", "a", "/x.jpg", "x.jpg", "failed", 0, 1, "echoed-by-a-server-pw")
+    journal.start_attempt("a", "x.jpg", "/x.jpg", "00", 1)
+    journal.finish("a", "x.jpg", Status.FAILED, "530 bad login echoed-by-a-server-pw")
+    journal.record(
+        "r", FileResult("/x.jpg", "a", "x.jpg", Status.FAILED, error="echoed-by-a-server-pw")
+    )
     journal.close()
     raw = b"".join(p.read_bytes() for p in Path(str(tmp_path)).glob("j.sqlite3*"))
     assert b"echoed-by-a-server-pw" not in raw

@@ -7,7 +7,7 @@ import gc
 import resource
 from collections.abc import Awaitable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -20,7 +20,7 @@ from stockup.errors import (
 )
 from stockup.transfer import PART_SUFFIX, part_name, send_file
 from stockup.transports import open_transport
-from stockup.transports.base import Timeouts, Transport
+from stockup.transports.base import Timeouts, Transport, TransportOptions
 from tests.servers.fixtures import SERVER_KINDS, Certs, Running, ServerFactory
 from tests.support.files import make_file, sha
 
@@ -34,13 +34,8 @@ def run(coro: Awaitable[T]) -> T:
     return asyncio.run(main())
 
 
-async def connected(server: Running, **account: object) -> Transport:
-    transport = open_transport(
-        server.account(**account),
-        server.credentials(),
-        server.paths,
-        timeouts=Timeouts(connect=5, reply=10, stall=10),
-    )
+async def connected(server: Running, **account: Any) -> Transport:
+    transport = server.transport(timeouts=Timeouts(connect=5, reply=10, stall=10), **account)
     await transport.connect()
     return transport
 
@@ -147,11 +142,8 @@ def test_write_in_place_without_rename(server: Running, tmp_path: Path) -> None:
 
 def test_wrong_password_is_final(server: Running) -> None:
     async def go() -> None:
-        transport = open_transport(
-            server.account(),
-            server.credentials("not-the-password"),
-            server.paths,
-            timeouts=Timeouts(connect=5, reply=10, stall=10),
+        transport = server.transport(
+            "not-the-password", timeouts=Timeouts(connect=5, reply=10, stall=10)
         )
         try:
             await transport.connect()
@@ -300,12 +292,7 @@ def test_stalled_transfer_times_out_as_retryable(
 
         async def go() -> None:
             watch_unobserved_errors(unobserved)
-            transport = open_transport(
-                server.account(),
-                server.credentials(),
-                server.paths,
-                timeouts=Timeouts(connect=5, reply=5, stall=2),
-            )
+            transport = server.transport(timeouts=Timeouts(connect=5, reply=5, stall=2))
             await transport.connect()
             try:
                 await send_file(transport, local, server.remote_dir, local.name)
@@ -390,7 +377,7 @@ def test_epsv_refused_falls_back_to_pasv(
 @pytest.mark.parametrize("kind", ["pyftpdlib-ftps", "vsftpd-ftps", "vsftpd-ftps-implicit"])
 def test_tls_versions_and_connection_facts(kind: str, start_server: ServerFactory) -> None:
     with start_server(kind) as server:
-        transport = open_transport(server.account(), server.credentials(), server.paths)
+        transport = server.transport()
         info = run(transport.connect())
         run(transport.keepalive())
         run(transport.close())
@@ -409,7 +396,7 @@ def test_tls12_only_server(
     )
     local = make_file(tmp_path / "tls12.jpg", 200_000)
     with start_server("pyftpdlib-ftps") as server:
-        transport = open_transport(server.account(), server.credentials(), server.paths)
+        transport = server.transport()
         info = run(transport.connect())
         run(transport.close())
         run(upload(server, local))
@@ -421,7 +408,7 @@ def test_plain_ftp_account_needs_opt_in(start_server: ServerFactory) -> None:
     from stockup.errors import ConfigError
 
     with start_server("pyftpdlib-ftp") as server:
-        with pytest.raises(ConfigError, match="allow-plaintext"):
+        with pytest.raises(ConfigError, match="plain FTP was not allowed"):
             server.account(allow_plaintext=False)
 
 
@@ -435,7 +422,7 @@ def test_error_mapping_for_names_and_replies() -> None:
     account = Account(
         name="a", agency="custom", protocol="ftps", host="ftp.example.invalid", port=21
     )
-    error = os_error(socket.gaierror(-2, "Name or service not known"), account, "connect")
+    error = os_error(socket.gaierror(-2, "Name or service not known"), account.server, "connect")
     assert isinstance(error, NameNotResolved) and not error.retryable
     assert "name not resolved" in str(error)
     for reply, kind, retryable in [
@@ -497,11 +484,8 @@ def test_idle_ftp_connection_gets_noop(
     with start_server("pyftpdlib-ftps") as server:
 
         async def go() -> None:
-            transport = open_transport(
-                server.account(),
-                server.credentials(),
-                server.paths,
-                timeouts=Timeouts(connect=5, reply=5, stall=5, keepalive=0.2),
+            transport = server.transport(
+                timeouts=Timeouts(connect=5, reply=5, stall=5, keepalive=0.2)
             )
             await transport.connect()
             try:
@@ -519,11 +503,11 @@ def test_sftp_key_login(tmp_path: Path) -> None:
     import asyncssh
 
     from stockup.config import Account
+    from stockup.credentials import Credentials
     from stockup.demo.servers import asyncssh_sftpd
     from stockup.paths import Paths
     from stockup.secret import Secret
     from stockup.transports.hostkeys import KnownHosts
-    from stockup.vault import Credentials
 
     client_key = asyncssh.generate_private_key("ssh-ed25519")
     key_file = tmp_path / "id_ed25519"
@@ -537,7 +521,11 @@ def test_sftp_key_login(tmp_path: Path) -> None:
                           port=info.port, login="key", key_file=str(key_file))  # fmt: skip
 
         async def go(passphrase: str) -> None:
-            transport = open_transport(account, Credentials(info.user, Secret(passphrase)), paths)
+            transport = open_transport(
+                account.server,
+                Credentials(info.user, Secret(passphrase)),
+                TransportOptions(known_hosts=paths.known_hosts_file),
+            )
             await transport.connect()
             try:
                 await send_file(transport, local, "", local.name)

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -17,8 +18,8 @@ import pytest
 
 from stockup.checks import Batch
 from stockup.config import Account
-from stockup.engine import plan_upload, remote_dir_for
 from stockup.journal import Journal
+from stockup.planning import plan_upload, remote_dir_for
 from stockup.ratelimit import RateLimiter, parse_rate
 from stockup.store import AccountOptions, build_account
 from stockup.transfer import PART_SUFFIX
@@ -29,7 +30,9 @@ from tests.support.cli import Cli
 from tests.support.files import make_batch, sha
 from tests.support.secrets_scan import files_under, find_secret
 
-RESULT_KEYS = {"file", "account", "remote_path", "status", "bytes", "attempts", "error"}
+RESULT_KEYS = {
+    "file", "account", "remote_path", "status", "bytes", "size", "resumed_from", "attempts", "error",
+}  # fmt: skip
 
 
 def assert_landed(server: Running, files: list[Path]) -> None:
@@ -44,9 +47,9 @@ def check_json_shape(report: dict) -> None:  # type: ignore[type-arg]
     assert set(report) == {"results", "summary"}
     for result in report["results"]:
         assert set(result) == RESULT_KEYS
-        assert result["status"] in ("uploaded", "skipped", "failed", "rejected")
+        assert result["status"] in ("uploaded", "skipped", "failed", "rejected", "cancelled")
         assert isinstance(result["bytes"], int) and isinstance(result["attempts"], int)
-    for key in ("uploaded", "skipped", "failed", "rejected", "bytes"):
+    for key in ("uploaded", "skipped", "failed", "rejected", "cancelled", "bytes"):
         assert isinstance(report["summary"][key], int)
 
 
@@ -303,7 +306,7 @@ def test_routing_by_agency_folders(tmp_path: Path) -> None:
     plan = plan_upload([tmp_path / "art"], [alamy], journal, skip_checks=True)
     journal.close()
     assert {j.remote_path for j in plan.all_jobs()} == {"Stock/a.jpg", "Vector/logo.eps"}
-    assert sorted(r.error or "" for r in plan.skipped) == [
+    assert sorted(r.error or "" for r in plan.decided) == [
         "Alamy makes its own preview",
         "alamy takes no video files",
     ]
@@ -372,5 +375,6 @@ def test_progress_bars_on_a_terminal(cli: Cli, tmp_path: Path, start_server: Ser
     screen = b"".join(chunks).decode("utf-8", "replace")
     assert proc.returncode == 0, screen
     assert "all accounts" in screen and "bars" in screen
-    assert "MB/s" in screen or "kB/s" in screen
+    assert re.search(r"\d+\.\d (KiB|MiB)/s", screen)  # speed, from the library's accounting
+    assert re.search(r"\dm \d\ds", screen)  # ETA
     assert "━" in screen

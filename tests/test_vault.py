@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stockup.credentials import Credentials
 from stockup.errors import (
     EndpointChanged,
     VaultCorrupt,
@@ -25,7 +26,7 @@ from stockup.errors import (
     WrongPassphrase,
 )
 from stockup.secret import Secret
-from stockup.vault import Credentials, KdfParams, Vault, derive_key
+from stockup.vault import KdfParams, Vault, derive_key
 
 DATA = Path(__file__).parent / "data"
 CHEAP = KdfParams(memory_kib=64, iterations=1, lanes=1)

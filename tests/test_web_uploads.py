@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from stockup.demo.samples import make_samples
-from stockup.web.app import human_bytes, human_duration
+from stockup.text import human_bytes, human_duration
 from stockup.web.uploads import Staging, relative_upload_path
 from tests.servers.fixtures import ServerFactory
 from tests.support.cli import Cli

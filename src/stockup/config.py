@@ -10,9 +10,10 @@ from typing import Any
 
 import tomli_w
 
-from stockup.catalogue import DEFAULT_PORTS, PROTOCOLS, SECURITY
 from stockup.errors import ConfigError, UnknownAccount, UsageError
 from stockup.fsutil import atomic_write
+from stockup.transports import PROTOCOLS
+from stockup.transports.base import Endpoint
 
 CONFIG_VERSION = 1
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -31,7 +32,10 @@ def normalise_pin(pin: str) -> str:
     """A SHA-256 certificate fingerprint as 64 lowercase hex digits (colons allowed)."""
     hex_digits = pin.replace(":", "").strip().lower()
     if not re.fullmatch(r"[0-9a-f]{64}", hex_digits):
-        raise UsageError("--pin-sha256 takes a SHA-256 fingerprint: 64 hex digits, colons allowed")
+        raise UsageError(
+            "the certificate pin is a SHA-256 fingerprint: 64 hex digits, colons allowed",
+            setting="pin_sha256",
+        )
     return hex_digits
 
 
@@ -71,18 +75,33 @@ class Account:
         if self.protocol == "ftp" and not self.allow_plaintext:
             raise ConfigError(
                 f"account {self.name!r} uses plain FTP, which sends the password in clear, "
-                "but was not opted in with --allow-plaintext"
+                "but plain FTP was not allowed for it",
+                setting="allow_plaintext",
             )
 
     @property
     def endpoint(self) -> str:
         """What the vault binds the password to: ``protocol://host:port``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.protocol}://{host.lower()}:{self.port}"
+        return f"{self.protocol}://{self.server.address.lower()}"
+
+    @property
+    def server(self) -> Endpoint:
+        """Where and how to connect, as a transport takes it."""
+        return Endpoint(
+            account=self.name,
+            protocol=self.protocol,
+            host=self.host,
+            port=self.port,
+            ca_file=self.ca_file,
+            pin_sha256=self.pin_sha256,
+            passive=self.passive,
+            login=self.login,
+            key_file=self.key_file,
+        )
 
     @property
     def security(self) -> str:
-        return SECURITY[self.protocol]
+        return PROTOCOLS[self.protocol].security
 
     @property
     def cleartext_warning(self) -> str | None:
@@ -90,10 +109,6 @@ class Account:
         if self.protocol != "ftp":
             return None
         return f"account {self.name} uses plain FTP: the password goes to {self.host} in clear text"
-
-    @property
-    def default_port(self) -> int:
-        return DEFAULT_PORTS[self.protocol]
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -10,7 +10,8 @@ prints that line and exits with the error's :attr:`exit_code`.
     │   ├── UnknownAgency
     │   ├── UnknownAccount
     │   ├── AccountExists
-    │   └── PlaintextRefused      plain FTP without --allow-plaintext
+    │   ├── PlaintextRefused      plain FTP without --allow-plaintext
+    │   └── EndpointNeedsLogin    an edit changes the server but gives no login
     ├── PassphraseUnavailable     no passphrase source (exit 3)
     ├── VaultError                (exit 3)
     │   ├── VaultMissing / VaultExists
@@ -47,7 +48,15 @@ class StockupError(Exception):
 
 
 class UsageError(StockupError):
+    """``setting`` names the account or upload setting the message is about
+    (``host``, ``allow_plaintext`` ...), so that each front end can say how to
+    give it: the CLI names its option, the web UI its form field."""
+
     exit_code = ExitCode.USAGE
+
+    def __init__(self, message: str, *, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 class ConfigError(UsageError):
@@ -68,6 +77,10 @@ class AccountExists(UsageError):
 
 class PlaintextRefused(UsageError):
     pass
+
+
+class EndpointNeedsLogin(UsageError):
+    """An edit moves an account to another server: its login must come too."""
 
 
 class PassphraseUnavailable(StockupError):

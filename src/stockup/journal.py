@@ -1,10 +1,12 @@
 """The upload journal: SQLite in WAL mode under the state directory.
 
-One row per (account, remote path) says what the server holds: ``pending``,
+One row per (account, remote path) says what the server holds:
 ``uploading`` (a partial ``.stockup-part`` may exist: resume it), ``uploaded``
-or ``failed``, with the content's SHA-256 so an unchanged file is skipped and
-a changed one is never resumed onto the old bytes. ``events`` keeps the
-history of every run. Content hashes are cached by path, size and mtime.
+or ``failed`` (:class:`~stockup.results.Status`), with the content's SHA-256 so
+an unchanged file is skipped and a changed one is never resumed onto the old
+bytes. ``events`` keeps the history of every run: each file's size, the bytes
+sent and the offset a run resumed from. Content hashes are cached by path,
+size and mtime. Times are stored in UTC and shown in local time.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from stockup.paths import ensure_private_dir
+from stockup.results import OUTCOMES, FileResult, Status
 from stockup.secret import redact
 
 SCHEMA = """
@@ -28,7 +31,7 @@ CREATE TABLE IF NOT EXISTS hashes (
 CREATE TABLE IF NOT EXISTS transfers (
     account TEXT NOT NULL, remote_path TEXT NOT NULL, local_path TEXT NOT NULL,
     sha256 TEXT NOT NULL, size INTEGER NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'uploading', 'uploaded', 'failed')),
+    status TEXT NOT NULL CHECK (status IN ('uploading', 'uploaded', 'failed')),
     attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
     PRIMARY KEY (account, remote_path)
@@ -36,15 +39,24 @@ CREATE TABLE IF NOT EXISTS transfers (
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, at TEXT NOT NULL,
     account TEXT NOT NULL, local_path TEXT NOT NULL, remote_path TEXT NOT NULL,
-    status TEXT NOT NULL, bytes INTEGER NOT NULL, attempts INTEGER NOT NULL, error TEXT
+    status TEXT NOT NULL, bytes INTEGER NOT NULL, attempts INTEGER NOT NULL, error TEXT,
+    size INTEGER NOT NULL DEFAULT 0, resumed_from INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS events_account ON events (account, at);
+CREATE INDEX IF NOT EXISTS events_run ON events (run_id);
 """
+# Columns added since the first release, for journals written before them.
+ADDED_COLUMNS = {
+    "events": {
+        "size": "INTEGER NOT NULL DEFAULT 0",
+        "resumed_from": "INTEGER NOT NULL DEFAULT 0",
+    }
+}
 HASH_BLOCK = 1024 * 1024
 HISTORY_COLUMNS = [
-    "run", "at", "account", "file", "remote_path", "status", "bytes", "attempts", "error",
+    "run", "at", "account", "file", "remote_path", "status", "size", "bytes", "resumed_from",
+    "attempts", "error",
 ]  # fmt: skip
-STATUSES = ("uploaded", "skipped", "rejected", "failed")
 
 
 def file_sha256(path: Path) -> tuple[int, int, str]:
@@ -66,6 +78,15 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+def local_time(stamp: str) -> str:
+    """A stored UTC time as local time with its zone, e.g. ``2026-11-27 13:05:09 CET``."""
+    try:
+        moment = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
 @dataclass(frozen=True)
 class Transfer:
     account: str
@@ -81,10 +102,17 @@ class Journal:
     def __init__(self, path: Path) -> None:
         ensure_private_dir(path.parent)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        # One run plans in a worker thread and sends on the event loop, one
+        # after the other, never at once: the connection may change threads.
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        for table, columns in ADDED_COLUMNS.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns.items():
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
         path.chmod(0o600)
 
     def close(self) -> None:
@@ -125,7 +153,7 @@ class Journal:
         return Transfer(*row) if row else None
 
     def start_attempt(
-        self, account: str, remote_path: str, local: Path, sha256: str, size: int
+        self, account: str, remote_path: str, local: str, sha256: str, size: int
     ) -> None:
         """Record an attempt before any byte is sent; a different content resets the row."""
         stamp = now()
@@ -138,42 +166,46 @@ class Journal:
                             THEN transfers.attempts + 1 ELSE 1 END,
                  sha256 = excluded.sha256, size = excluded.size,
                  status = 'uploading', updated_at = excluded.updated_at""",
-            (account, remote_path, str(local), sha256, size, stamp, stamp),
+            (account, remote_path, local, sha256, size, stamp, stamp),
         )
 
-    def finish(self, account: str, remote_path: str, status: str, error: str | None) -> None:
+    def finish(self, account: str, remote_path: str, status: Status, error: str | None) -> None:
         self._db.execute(
             "UPDATE transfers SET status = ?, last_error = ?, updated_at = ? "
             "WHERE account = ? AND remote_path = ?",
-            (status, _clean(error), now(), account, remote_path),
+            (str(status), _clean(error), now(), account, remote_path),
         )
 
     # -- history ------------------------------------------------------------
 
-    def record_event(
-        self,
-        run_id: str,
-        account: str,
-        local_path: str,
-        remote_path: str,
-        status: str,
-        nbytes: int,
-        attempts: int,
-        error: str | None,
-    ) -> None:
+    def record(self, run_id: str, result: FileResult) -> None:
+        """Add a finished file to the history. A decision made before sending
+        (skipped, rejected) that repeats the last entry for the same file and
+        account word for word is not added again: a re-run of an unchanged
+        batch does not fill the history with the same rejections."""
+        if result.status in (Status.SKIPPED, Status.REJECTED):
+            last = self._db.execute(
+                "SELECT status, remote_path, error FROM events "
+                "WHERE account = ? AND local_path = ? ORDER BY id DESC LIMIT 1",
+                (result.account, result.file),
+            ).fetchone()
+            if last == (str(result.status), result.remote_path, _clean(result.error)):
+                return
         self._db.execute(
-            "INSERT INTO events (run_id, at, account, local_path, remote_path, status, bytes, "
-            "attempts, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (run_id, at, account, local_path, remote_path, status, size, "
+            "bytes, resumed_from, attempts, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 run_id,
                 now(),
-                account,
-                local_path,
-                remote_path,
-                status,
-                nbytes,
-                attempts,
-                _clean(error),
+                result.account,
+                result.file,
+                result.remote_path,
+                str(result.status),
+                result.size,
+                result.bytes,
+                result.resumed_from,
+                result.attempts,
+                _clean(result.error),
             ),
         )
 
@@ -184,28 +216,66 @@ class Journal:
         *,
         status: str | None = None,
         text: str | None = None,
+        run: str | None = None,
     ) -> list[dict[str, Any]]:
-        """The newest ``limit`` events, oldest first; ``text`` matches the local
-        or remote path, case-insensitively."""
+        """The newest ``limit`` events, newest first, with local times; ``text``
+        matches the local or remote path, case-insensitively."""
         rows = self._db.execute(
-            "SELECT run_id, at, account, local_path, remote_path, status, bytes, attempts, error "
+            "SELECT run_id, at, account, local_path, remote_path, status, size, bytes, "
+            "resumed_from, attempts, error "
             "FROM events WHERE (:account IS NULL OR account = :account) "
             "AND (:status IS NULL OR status = :status) "
+            "AND (:run IS NULL OR run_id = :run) "
             "AND (:text IS NULL OR instr(lower(local_path), :text) "
             "     OR instr(lower(remote_path), :text)) "
             "ORDER BY id DESC LIMIT :limit",
             {
                 "account": account or None,
                 "status": status or None,
+                "run": run or None,
                 "text": text.lower() if text else None,
                 "limit": limit,
             },
         ).fetchall()
-        return [dict(zip(HISTORY_COLUMNS, row, strict=True)) for row in reversed(rows)]
+        entries = [dict(zip(HISTORY_COLUMNS, row, strict=True)) for row in rows]
+        for entry in entries:
+            entry["at"] = local_time(entry["at"])
+        return entries
+
+    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest runs, newest first: when, which accounts, counts per outcome."""
+        counts = ", ".join("sum(status = ?)" for _ in OUTCOMES)
+        rows = self._db.execute(
+            f"SELECT run_id, min(at), group_concat(DISTINCT account), count(*), {counts}, "  # noqa: S608  # placeholders only
+            "sum(bytes) FROM events GROUP BY run_id ORDER BY max(id) DESC LIMIT ?",
+            (*(str(s) for s in OUTCOMES), limit),
+        ).fetchall()
+        runs = []
+        for run_id, at, accounts, files, *counts, sent in rows:
+            runs.append(
+                {
+                    "run": run_id,
+                    "at": local_time(at),
+                    "accounts": sorted(accounts.split(",")),
+                    "files": files,
+                    **{str(s): n for s, n in zip(OUTCOMES, counts, strict=True)},
+                    "bytes": sent,
+                }
+            )
+        return runs
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A cell a spreadsheet will not run: text starting with ``=``, ``+``,
+    ``-``, ``@``, a tab or a carriage return (OWASP's list for CSV injection)
+    gets a leading apostrophe. File names and server replies are not ours."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def write_history_csv(rows: list[dict[str, Any]], stream: TextIO) -> None:
     """History rows as CSV with a header line, for spreadsheets."""
     writer = csv.DictWriter(stream, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)

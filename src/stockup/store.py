@@ -10,17 +10,26 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from stockup import keychain
-from stockup.catalogue import DEFAULT_PORTS, get_agency
+from stockup.catalogue import get_agency
 from stockup.config import Account, Config, check_account_name, normalise_pin
-from stockup.errors import AccountExists, PlaintextRefused, UsageError, VaultError, VaultExists
+from stockup.credentials import Credentials
+from stockup.errors import (
+    AccountExists,
+    EndpointNeedsLogin,
+    PlaintextRefused,
+    UsageError,
+    VaultError,
+    VaultExists,
+)
 from stockup.fsutil import exclusive_lock
 from stockup.passphrase import PassphraseSource
 from stockup.paths import Paths, default_paths
-from stockup.vault import Credentials, KdfParams, Vault
+from stockup.transports import get_protocol
+from stockup.vault import KdfParams, Vault
 
 
 @dataclass
@@ -48,28 +57,26 @@ def build_account(name: str, options: AccountOptions) -> Account:
     check_account_name(name)
     agency = get_agency(options.agency)
     if agency.is_custom and not (options.host and options.protocol):
-        raise UsageError("--agency custom needs --host and --protocol")
+        raise UsageError("a custom server needs its host and protocol", setting="host")
     if agency.host_from_panel and not options.host:
         raise UsageError(
-            f"{agency.name} shows the upload host in its contributor panel; give it with --host "
-            f"(seen: {agency.host})"
+            f"{agency.name} shows the upload host in its contributor panel; give that host "
+            f"(seen: {agency.host})",
+            setting="host",
         )
     protocol = options.protocol or agency.protocol
     if protocol == "ftp" and not options.allow_plaintext:
         raise PlaintextRefused(
             f"{'this account' if options.protocol else agency.name} uses plain FTP, which sends "
-            "your password in clear text to anyone on the path; add --allow-plaintext to accept"
+            "your password in clear text to anyone on the path; allow plain FTP to accept",
+            setting="allow_plaintext",
         )
     port = options.port or (
-        agency.port if protocol == agency.protocol and agency.port else DEFAULT_PORTS[protocol]
+        agency.port
+        if protocol == agency.protocol and agency.port
+        else get_protocol(protocol).default_port
     )
-    if options.ca_file is not None:
-        ca = Path(options.ca_file).expanduser().absolute()
-        if not ca.is_file():
-            raise UsageError(f"--ca-file {options.ca_file}: no such file")
-        ca_file: str | None = str(ca)
-    else:
-        ca_file = None
+    ca_file = _ca_file(options.ca_file) if options.ca_file is not None else None
     return Account(
         name=name,
         agency=agency.id,
@@ -87,6 +94,72 @@ def build_account(name: str, options: AccountOptions) -> Account:
         key_file=options.key_file,
         folders={} if options.remote_dir else dict(agency.folders),
     )
+
+
+@dataclass
+class AccountChanges:
+    """What `account edit` changes; None leaves a setting as it is."""
+
+    host: str | None = None
+    port: int | None = None
+    protocol: str | None = None
+    remote_dir: str | None = None
+    """"" clears it: files go to the agency's folders again."""
+    ca_file: str | None = None
+    """"" clears it."""
+    pin_sha256: str | None = None
+    """"" clears it."""
+    connections: int | None = None
+    """0 clears it: the agency's number again."""
+    allow_plaintext: bool | None = None
+    passive: bool | None = None
+    rename: bool | None = None
+    login: str | None = None
+    key_file: str | None = None
+
+
+def edit_account(account: Account, changes: AccountChanges) -> Account:
+    """``account`` with ``changes`` applied and checked as `account add` checks them."""
+    given = {f.name: getattr(changes, f.name) for f in fields(changes)}
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
+        raise UsageError("nothing to change: give at least one setting")
+    agency = get_agency(account.agency)
+    protocol = given.get("protocol", account.protocol)
+    get_protocol(protocol)
+    if "protocol" in given and "port" not in given:
+        # Follow the protocol's port unless the account had a port of its own.
+        old_default = get_protocol(account.protocol).default_port
+        if account.port in (old_default, agency.port):
+            given["port"] = (
+                agency.port if protocol == agency.protocol and agency.port
+                else get_protocol(protocol).default_port
+            )  # fmt: skip
+    if protocol == "ftp" and not given.get("allow_plaintext", account.allow_plaintext):
+        raise PlaintextRefused(
+            "plain FTP sends your password in clear text to anyone on the path; "
+            "allow plain FTP to accept",
+            setting="allow_plaintext",
+        )
+    if "host" in given:
+        given["host"] = given["host"].lower()
+    if "remote_dir" in given:
+        given["folders"] = {} if given["remote_dir"] else dict(agency.folders)
+    if given.get("ca_file"):
+        given["ca_file"] = _ca_file(given["ca_file"])
+    if given.get("pin_sha256"):
+        given["pin_sha256"] = normalise_pin(given["pin_sha256"])
+    for key, cleared in (("ca_file", ""), ("pin_sha256", ""), ("connections", 0)):
+        if key in given and given[key] == cleared:
+            given[key] = None
+    return replace(account, **given)
+
+
+def _ca_file(path: str) -> str:
+    ca = Path(path).expanduser().absolute()
+    if not ca.is_file():
+        raise UsageError(f"CA file {path}: no such file", setting="ca_file")
+    return str(ca)
 
 
 class Store:
@@ -158,6 +231,30 @@ class Store:
         """Store new credentials for ``name``, bound to its current endpoint."""
         with self._transaction(passphrase) as (vault, config):
             vault.put(name, config.get(name).endpoint, credentials)
+
+    def edit_account(
+        self,
+        name: str,
+        changes: AccountChanges,
+        passphrase: PassphraseSource,
+        credentials: Credentials | None = None,
+    ) -> Account:
+        """Change an account's settings. The password is bound to the server
+        (protocol, host, port): when that changes, ``credentials`` must come
+        with it, and are stored for the new server; otherwise they may be None."""
+        with self._transaction(passphrase) as (vault, config):
+            old = config.get(name)
+            new = edit_account(old, changes)
+            if new.endpoint != old.endpoint and credentials is None:
+                raise EndpointNeedsLogin(
+                    f"the server of {name} changes from {old.endpoint} to {new.endpoint}: "
+                    "give the login for the new server (the saved password stays bound to "
+                    "the old one)"
+                )
+            if credentials is not None:
+                vault.put(name, new.endpoint, credentials)
+            config.accounts[name] = new
+        return new
 
     def remove_account(self, name: str, passphrase: PassphraseSource) -> None:
         with self._transaction(passphrase) as (vault, config):

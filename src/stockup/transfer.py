@@ -13,11 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stockup.config import Account
+from stockup.credentials import Credentials
 from stockup.errors import ConnectionLost
 from stockup.paths import Paths
 from stockup.transports import open_transport
-from stockup.transports.base import ConnectionInfo, ProgressCallback, Transport, join_remote
-from stockup.vault import Credentials
+from stockup.transports.base import (
+    ConnectionInfo,
+    ProgressCallback,
+    Transport,
+    TransportOptions,
+    join_remote,
+)
 
 PART_SUFFIX = ".stockup-part"
 
@@ -48,12 +54,14 @@ async def send_file(
     use_rename: bool = True,
     resume: bool = True,
     progress: ProgressCallback | None = None,
+    position: ProgressCallback | None = None,
 ) -> str:
     """Upload ``local`` as ``remote_dir/name``; returns the final remote path.
 
     ``resume`` says the journal saw an unfinished attempt with this content:
     continue its partial file, or accept the final file when only the journal
-    entry after the rename was lost."""
+    entry after the rename was lost. ``position`` hears where sending starts
+    (the bytes below it are on the server already), ``progress`` each block sent."""
     final = join_remote(remote_dir, name)
     target = join_remote(remote_dir, part_name(name)) if use_rename else final
     local_size = local.stat().st_size
@@ -61,11 +69,15 @@ async def send_file(
     existing = await transport.size(target) if resume else None
     if resume and use_rename and existing is None and await transport.size(final) == local_size:
         # Interrupted after the rename but before the journal heard of it.
+        if position is not None:
+            position(local_size)
         return final
     if existing is not None and existing > local_size:
         await transport.remove(target)
         existing = None
-    offset = safe_offset(existing, transport.capabilities.resume_alignment)
+    offset = safe_offset(existing, transport.resume_alignment)
+    if position is not None:
+        position(offset)
     if existing is None or offset < local_size:
         await transport.upload(local, target, offset, progress)
     if use_rename:
@@ -95,13 +107,12 @@ async def check_account(
     trust_fingerprint: str | None = None,
 ) -> AccountCheck:
     """Connect, log in and list the account's remote folder."""
-    transport = open_transport(
-        account,
-        credentials,
-        paths,
+    options = TransportOptions(
+        known_hosts=paths.known_hosts_file,
         trust_unknown_host_key=trust_unknown_host_key,
         trust_fingerprint=trust_fingerprint,
     )
+    transport = open_transport(account.server, credentials, options)
     try:
         info = await transport.connect()
         entries = await transport.list_dir(account.remote_dir)

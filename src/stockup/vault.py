@@ -24,6 +24,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
+from stockup.credentials import Credentials
 from stockup.errors import (
     EndpointChanged,
     VaultCorrupt,
@@ -122,15 +123,6 @@ def derive_key(
     )
     with _KDF_LOCK:
         return kdf.derive(normalised)
-
-
-@dataclass(frozen=True)
-class Credentials:
-    username: str
-    password: Secret
-
-    def __repr__(self) -> str:
-        return f"Credentials(username={self.username!r}, password=***)"
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 
 from stockup.config import Account
+from stockup.credentials import Credentials
 from stockup.demo.pki import Issued, LocalPKI
 from stockup.demo.servers import ServerInfo, asyncssh_sftpd, pyftpd
 from stockup.paths import Paths
 from stockup.secret import Secret
+from stockup.transports import open_transport
+from stockup.transports.base import Timeouts, Transport, TransportOptions
 from stockup.transports.hostkeys import KnownHosts
-from stockup.vault import Credentials
 from tests.servers import real
 from tests.servers.faultproxy import FaultProxy
 
@@ -105,6 +107,15 @@ class Running:
 
     def credentials(self, password: str | None = None) -> Credentials:
         return Credentials(self.info.user, Secret(password or self.info.password))
+
+    def transport(
+        self, password: str | None = None, timeouts: Timeouts | None = None, **overrides: Any
+    ) -> Transport:
+        """An unconnected transport to this server, as the engine would open it."""
+        options = TransportOptions(
+            timeouts=timeouts or Timeouts(), known_hosts=self.paths.known_hosts_file
+        )
+        return open_transport(self.account(**overrides).server, self.credentials(password), options)
 
     def trust_host_key(self) -> None:
         if self.info.host_key is not None:

@@ -9,15 +9,7 @@ from importlib import resources
 from typing import Any
 
 from stockup.errors import UnknownAgency
-
-PROTOCOLS = ("sftp", "ftps", "ftps-implicit", "ftp")
-DEFAULT_PORTS = {"sftp": 22, "ftps": 21, "ftps-implicit": 990, "ftp": 21}
-SECURITY = {
-    "sftp": "SFTP (encrypted)",
-    "ftps": "FTPS (TLS)",
-    "ftps-implicit": "FTPS implicit (TLS)",
-    "ftp": "plain FTP: password sent in clear",
-}
+from stockup.transports import PROTOCOLS
 
 
 @dataclass(frozen=True)
@@ -43,7 +35,8 @@ class Agency:
 
     @property
     def security(self) -> str:
-        return SECURITY.get(self.protocol, "chosen per account")
+        protocol = PROTOCOLS.get(self.protocol)
+        return protocol.security if protocol else "chosen per account"
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -1,5 +1,6 @@
 """What a file is, read from its content: format, dimensions, colour,
-embedded title, description and keywords, EPS version, video duration.
+embedded title, description and keywords, the Illustrator version of an
+EPS, video duration.
 
 Nothing is decoded beyond headers: an image whose header claims 100000 x
 100000 pixels is reported, not loaded. Every problem reading a file becomes
@@ -58,7 +59,6 @@ class FileFacts:
     icc_profile: str | None = None
     jpeg_quality: int | None = None
     metadata: Metadata = field(default_factory=Metadata)
-    eps_version: str | None = None
     illustrator_version: int | None = None
     svg_version: str | None = None
     duration: float | None = None
@@ -207,9 +207,6 @@ def estimate_jpeg_quality(table: list[int]) -> int:
 
 def _postscript_facts(facts: FileFacts, header: bytes) -> None:
     text = header.decode("latin-1")
-    version = re.match(r"%!PS-Adobe-(\S+)\s+EPSF-(\S+)", text)
-    if version:
-        facts.eps_version = version.group(2)
     creator = re.search(r"%%Creator:\s*Adobe Illustrator\(R\)\s*(\d+)", text)
     if creator:
         facts.illustrator_version = int(creator.group(1))

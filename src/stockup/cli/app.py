@@ -59,7 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except StockupError as exc:
-        output.error(str(exc))
+        setting = getattr(exc, "setting", None)
+        option = f" (--{setting.replace('_', '-')})" if setting else ""
+        output.error(f"{exc}{option}")
         return int(exc.exit_code)
     except KeyboardInterrupt:
         output.error("interrupted")

@@ -1,114 +1,132 @@
-"""Progress for `stockup upload`: rich bars on a terminal, plain lines elsewhere."""
+"""Progress for `stockup upload` and the demo: rich bars on a terminal, plain
+lines elsewhere. Both render the library's accounting; neither counts."""
 
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 
-from stockup.engine import FileResult, Job, Plan
+from stockup.accounting import (
+    Accounting,
+    AccountStopped,
+    Event,
+    Notice,
+    RunFinished,
+    RunStarted,
+    Totals,
+    TransferFinished,
+    TransferStarted,
+)
+from stockup.cli import output
+from stockup.results import FileResult, Status
 from stockup.secret import redact
+from stockup.text import human_bytes, human_duration
 
 
 def describe(result: FileResult) -> str:
     """One line for a finished or decided file: status, file, where, reason."""
     where = f"{result.account}:{result.remote_path}" if result.remote_path else result.account
-    line = f"{result.status:8} {result.file} -> {where}"
-    if result.status == "uploaded":
-        line += f" ({result.bytes:,} bytes sent, {result.attempts} attempt(s))"
+    line = f"{result.status:9} {result.file} -> {where}"
+    if result.status == Status.UPLOADED:
+        resumed = f", resumed at {result.resumed_from:,}" if result.resumed_from else ""
+        line += f" ({result.bytes:,} bytes sent{resumed}, {result.attempts} attempt(s))"
     if result.error:
         line += f": {result.error}"
     return redact(line)
 
 
-class PlainReporter:
+class PlainRenderer:
     """One line per finished file, for logs and pipes."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
 
-    def started(self, plan: Plan) -> None:
-        self.console.print(
-            f"Uploading {len(plan.all_jobs())} file transfer(s), {plan.total_bytes:,} bytes.",
-            markup=False,
-        )
+    def __call__(self, event: Event) -> None:
+        match event:
+            case RunStarted(plan=plan):
+                self._say(f"Uploading {len(plan.all_jobs())} file(s), {plan.total_bytes:,} bytes.")
+            case Notice(message=message):
+                output.warning(message)
+            case TransferFinished(result=result):
+                self._say(describe(result))
+            case AccountStopped(account=account, reason=reason):
+                self._say(f"account {account} stopped: {reason}")
 
-    def file_started(self, job: Job) -> None:
-        pass
-
-    def advanced(self, job: Job, nbytes: int) -> None:
-        pass
-
-    def file_finished(self, job: Job | None, result: FileResult) -> None:
-        self.console.print(describe(result), markup=False, highlight=False)
-
-    def account_stopped(self, account: str, reason: str) -> None:
-        self.console.print(redact(f"account {account} stopped: {reason}"), markup=False)
-
-    def finished(self) -> None:
-        pass
+    def _say(self, line: str) -> None:
+        self.console.print(redact(line), markup=False, highlight=False)
 
 
-class RichReporter:
-    """Overall bytes with speed and ETA, one bar per account, the files in flight."""
+def _speed(totals: Totals) -> str:
+    return f"{human_bytes(totals.speed)}/s" if totals.speed else "--"
 
-    def __init__(self, console: Console) -> None:
+
+class RichRenderer:
+    """Overall bytes with speed and ETA, one bar per account, the files in
+    flight; every figure comes from the accounting's snapshot."""
+
+    def __init__(self, console: Console, accounting: Accounting) -> None:
         self.console = console
+        self.accounting = accounting
         self.progress = Progress(
             TextColumn("{task.description}", markup=False),
             BarColumn(),
             DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
+            TextColumn("{task.fields[speed]}", markup=False),
+            TextColumn("{task.fields[eta]}", markup=False),
             console=console,
             transient=False,
         )
-        self.overall: TaskID | None = None
-        self.accounts: dict[str, TaskID] = {}
+        self.tasks: dict[str, TaskID] = {}
         self.files: dict[int, TaskID] = {}
 
-    def started(self, plan: Plan) -> None:
-        self.progress.start()
-        self.overall = self.progress.add_task("all accounts", total=plan.total_bytes)
-        jobs = plan.all_jobs()
-        for job in jobs:
-            name = job.account.name
-            if name not in self.accounts:
-                total = sum(j.artwork.size for j in jobs if j.account.name == name)
-                self.accounts[name] = self.progress.add_task(f"  {name}", total=total)
+    def __call__(self, event: Event) -> None:
+        match event:
+            case RunStarted():
+                self.progress.start()
+                self.tasks["*"] = self._task("all accounts")
+                for account in self.accounting.snapshot().accounts:
+                    self.tasks[account.name] = self._task(f"  {account.name}")
+            case Notice(message=message):
+                output.warning(message)
+            case TransferStarted(job=job):
+                self.files[job.id] = self._task(f"    {job.account.name}: {job.name}")
+            case TransferFinished(job=job, result=result):
+                if job is not None and job.id in self.files:
+                    self.progress.remove_task(self.files.pop(job.id))
+                if result.status != Status.UPLOADED:
+                    style = "red" if result.status in (Status.FAILED, Status.REJECTED) else None
+                    self.progress.console.print(
+                        describe(result), markup=False, highlight=False, style=style
+                    )
+            case AccountStopped(account=account, reason=reason):
+                self.progress.console.print(
+                    redact(f"account {account} stopped: {reason}"), markup=False, style="bold red"
+                )
+            case RunFinished():
+                if self.tasks:
+                    self._refresh()
+                self.progress.stop()
+                return
+        if self.tasks:
+            self._refresh()
 
-    def file_started(self, job: Job) -> None:
-        if id(job) not in self.files:
-            self.files[id(job)] = self.progress.add_task(
-                f"    {job.account.name}: {job.artwork.path.name}", total=job.artwork.size
+    def _task(self, description: str) -> TaskID:
+        return self.progress.add_task(description, total=None, speed="", eta="")
+
+    def _refresh(self) -> None:
+        snapshot = self.accounting.snapshot()
+        for totals, task in [(snapshot.overall, self.tasks["*"])] + [
+            (a, self.tasks[a.name]) for a in snapshot.accounts if a.name in self.tasks
+        ]:
+            self.progress.update(
+                task,
+                total=totals.total,
+                completed=totals.done,
+                speed=_speed(totals),
+                eta=human_duration(totals.eta),
             )
-
-    def advanced(self, job: Job, nbytes: int) -> None:
-        assert self.overall is not None
-        self.progress.advance(self.overall, nbytes)
-        self.progress.advance(self.accounts[job.account.name], nbytes)
-        self.progress.advance(self.files[id(job)], nbytes)
-
-    def file_finished(self, job: Job | None, result: FileResult) -> None:
-        if job is not None and id(job) in self.files:
-            self.progress.remove_task(self.files.pop(id(job)))
-        if result.status != "uploaded":
-            style = "red" if result.status in ("failed", "rejected") else None
-            self.progress.console.print(
-                describe(result), markup=False, highlight=False, style=style
-            )
-
-    def account_stopped(self, account: str, reason: str) -> None:
-        self.progress.console.print(
-            redact(f"account {account} stopped: {reason}"), markup=False, style="bold red"
-        )
-
-    def finished(self) -> None:
-        self.progress.stop()
+        for transfer in snapshot.in_flight:
+            if transfer.id in self.files:
+                self.progress.update(
+                    self.files[transfer.id], total=transfer.size, completed=transfer.done
+                )

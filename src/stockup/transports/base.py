@@ -1,44 +1,78 @@
 """The one interface every protocol implements, in the spirit of httpx's
 transport layer: small, async, and free of retries (the engine retries).
 
-What a transport can do is data (:class:`Capabilities`), not ``isinstance``.
-Every failure is raised as a :class:`stockup.errors.TransportError` subclass
-whose ``retryable`` flag tells the engine whether to try again.
+A transport takes an :class:`Endpoint` (where and how to connect), the
+account's :class:`~stockup.credentials.Credentials` and :class:`TransportOptions`
+(timeouts, rate limit, host-key trust), never the whole account. Every
+failure is raised as a :class:`stockup.errors.TransportError` subclass whose
+``retryable`` flag tells the engine whether to try again.
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from stockup.credentials import Credentials
 from stockup.errors import UsageError
+from stockup.ratelimit import RateLimiter
 
 ProgressCallback = Callable[[int], None]
 """Called with the number of bytes just sent."""
 
 
-@dataclass(frozen=True)
-class Capabilities:
-    resume: bool
-    rename: bool
-    parallel_blocks: bool
-    resume_alignment: int = 1
-    """Parallel block writes can leave holes just below a broken transfer's
-    remote size; resuming restarts at the last multiple of this many bytes
-    below it (1: the remote size itself is safe, as for a stream)."""
+DEFAULT_TIMEOUT = 60.0
+"""Seconds; generous, because agencies' servers are slow and far away."""
 
 
 @dataclass(frozen=True)
 class Timeouts:
-    connect: float = 20.0
-    reply: float = 30.0
-    stall: float = 60.0
+    connect: float = DEFAULT_TIMEOUT
+    reply: float = DEFAULT_TIMEOUT
+    stall: float = DEFAULT_TIMEOUT
     """A data transfer that makes no progress for this long is abandoned."""
     keepalive: float = 30.0
     """An idle FTP control connection gets a NOOP this often, so servers and
     NAT boxes do not drop it between files."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to connect: all a transport needs to know of an account."""
+
+    account: str
+    """The account's name, for messages that tell the user what to do next."""
+    protocol: str
+    host: str
+    port: int
+    ca_file: str | None = None
+    pin_sha256: str | None = None
+    passive: bool = True
+    login: str = "password"
+    key_file: str | None = None
+
+    @property
+    def address(self) -> str:
+        """``host:port``, with an IPv6 literal in brackets."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class TransportOptions:
+    """How a transport behaves, the same for every account of a run."""
+
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    limiter: RateLimiter | None = None
+    """One byte-rate budget shared by every transfer of the run."""
+    known_hosts: Path | None = None
+    """stockup's own SSH known-hosts file (SFTP)."""
+    trust_unknown_host_key: bool = False
+    trust_fingerprint: str | None = None
+    """Record an unknown SSH host key only if it has this SHA-256 fingerprint
+    (the one the user was shown)."""
 
 
 @dataclass
@@ -48,7 +82,6 @@ class ConnectionInfo:
     protocol: str
     host: str
     port: int
-    encrypted: bool
     tls_version: str | None = None
     cipher: str | None = None
     certificate_subject: str | None = None
@@ -62,7 +95,17 @@ class Transport(abc.ABC):
     """One logged-in connection to one server. Not safe for concurrent use:
     the engine runs several transports for parallelism."""
 
-    capabilities: Capabilities
+    resume_alignment = 1
+    """Parallel block writes can leave holes just below a broken transfer's
+    remote size; resuming restarts at the last multiple of this many bytes
+    below it (1: the remote size itself is safe, as for a stream)."""
+
+    def __init__(
+        self, endpoint: Endpoint, credentials: Credentials, options: TransportOptions
+    ) -> None:
+        self.endpoint = endpoint
+        self.credentials = credentials
+        self.options = options
 
     @abc.abstractmethod
     async def connect(self) -> ConnectionInfo:

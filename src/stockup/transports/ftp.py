@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from stockup.config import Account
+from stockup.credentials import Credentials
 from stockup.errors import (
     AuthenticationFailed,
     CertificateError,
@@ -34,17 +34,15 @@ from stockup.errors import (
     TransferTimeout,
     TransportError,
 )
-from stockup.ratelimit import RateLimiter
 from stockup.transports import tls
 from stockup.transports.base import (
-    Capabilities,
     ConnectionInfo,
+    Endpoint,
     ProgressCallback,
-    Timeouts,
     Transport,
+    TransportOptions,
     split_remote,
 )
-from stockup.vault import Credentials
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -128,6 +126,15 @@ def _reply(client: ftplib.FTP) -> str:
         return str(exc)
 
 
+def size_from_reply(reply: str, path: str) -> int:
+    """The number in a ``213`` reply to SIZE. Anything else is the server's
+    fault, an error for this file, never a crash of the run."""
+    text = reply[4:].strip()
+    if not reply.startswith("213") or not text.isascii() or not text.isdigit():
+        raise ServerError(f"SIZE {path}: unexpected reply {reply.strip()[:80]!r}")
+    return int(text)
+
+
 def reply_error(reply: str, context: str) -> TransportError:
     """Map an FTP reply to the error tree (see stockup.errors)."""
     code = reply[:3]
@@ -147,12 +154,12 @@ def reply_error(reply: str, context: str) -> TransportError:
     return ServerError(message)
 
 
-def os_error(exc: BaseException, account: Account, context: str) -> TransportError:
-    where = f"{account.host}:{account.port}"
+def os_error(exc: BaseException, endpoint: Endpoint, context: str) -> TransportError:
+    where = endpoint.address
     if isinstance(exc, ftplib.Error):
         return reply_error(str(exc), context)
     if isinstance(exc, socket.gaierror):
-        return NameNotResolved(f"{account.host}: name not resolved ({exc.strerror})")
+        return NameNotResolved(f"{endpoint.host}: name not resolved ({exc.strerror})")
     if isinstance(exc, ConnectionRefusedError):
         return ConnectFailed(f"{where}: connection refused")
     if isinstance(exc, TimeoutError):
@@ -165,20 +172,13 @@ def os_error(exc: BaseException, account: Account, context: str) -> TransportErr
 
 
 class FtpTransport(Transport):
-    capabilities = Capabilities(resume=True, rename=True, parallel_blocks=False)
-
     def __init__(
-        self,
-        account: Account,
-        credentials: Credentials,
-        timeouts: Timeouts | None = None,
-        limiter: RateLimiter | None = None,
+        self, endpoint: Endpoint, credentials: Credentials, options: TransportOptions
     ) -> None:
-        self.account = account
-        self._limiter = limiter
-        self._credentials = credentials
-        self._timeouts = timeouts or Timeouts()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"stockup-ftp-{account.name}")
+        super().__init__(endpoint, credentials, options)
+        self._limiter = options.limiter
+        self._timeouts = options.timeouts
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"stockup-ftp-{endpoint.account}")
         self._ftp: _PlainFTP | _ExplicitFTPS | None = None
         self._data: socket.socket | None = None
         self._made_dirs: set[str] = set()
@@ -211,7 +211,7 @@ class FtpTransport(Transport):
 
     def _client(self) -> _PlainFTP | _ExplicitFTPS:
         if self._ftp is None:
-            raise ConnectionLost(f"{self.account.host}: not connected")
+            raise ConnectionLost(f"{self.endpoint.host}: not connected")
         return self._ftp
 
     def _call(self, context: str, func: Callable[..., T], *args: Any) -> T:
@@ -220,62 +220,60 @@ class FtpTransport(Transport):
         except TransportError:
             raise
         except (ftplib.Error, OSError, EOFError) as exc:
-            raise os_error(exc, self.account, context) from None
+            raise os_error(exc, self.endpoint, context) from None
 
     # -- connect ------------------------------------------------------------
 
     async def connect(self) -> ConnectionInfo:
-        if self.account.protocol == "ftp":
+        if self.endpoint.protocol == "ftp":
             log.warning(
                 "plain FTP: the password for %s goes to %s in clear text",
-                self.account.name,
-                self.account.host,
+                self.endpoint.account,
+                self.endpoint.host,
             )
         info = await self._run(self._connect)
         self._keepalive_task = asyncio.create_task(self._keep_alive())
         return info
 
     def _connect(self) -> ConnectionInfo:
-        account, timeouts = self.account, self._timeouts
+        endpoint, timeouts = self.endpoint, self._timeouts
         client: _PlainFTP | _ExplicitFTPS
-        if account.protocol == "ftp":
+        if endpoint.protocol == "ftp":
             client = _PlainFTP(timeout=timeouts.connect)
         else:
-            cls = _ImplicitFTPS if account.protocol == "ftps-implicit" else _ExplicitFTPS
-            client = cls(context=tls.client_context(account), timeout=timeouts.connect)
-        info = ConnectionInfo(
-            account.protocol, account.host, account.port, encrypted=account.protocol != "ftp"
-        )
+            cls = _ImplicitFTPS if endpoint.protocol == "ftps-implicit" else _ExplicitFTPS
+            client = cls(context=tls.client_context(endpoint), timeout=timeouts.connect)
+        info = ConnectionInfo(endpoint.protocol, endpoint.host, endpoint.port)
         try:
-            client.connect(account.host, account.port, timeout=timeouts.connect)
+            client.connect(endpoint.host, endpoint.port, timeout=timeouts.connect)
             _control(client).settimeout(timeouts.reply)
             if isinstance(client, _ExplicitFTPS):
                 if not isinstance(client.sock, ssl.SSLSocket):
                     client.auth()
                 assert isinstance(client.sock, ssl.SSLSocket)
-                tls.check_pin(account, client.sock)
+                tls.check_pin(endpoint, client.sock)
                 for key, value in tls.describe(client.sock).items():
                     setattr(info, key, value)
         except ssl.SSLCertVerificationError as exc:
             client.close()
-            raise tls.verification_error(account, exc, self._peek_certificate()) from None
+            raise tls.verification_error(endpoint, exc, self._peek_certificate()) from None
         except CertificateError:
             client.close()
             raise
         except (ftplib.Error, OSError, EOFError) as exc:
             client.close()
-            raise os_error(exc, account, "connect") from None
+            raise os_error(exc, endpoint, "connect") from None
         try:
-            client.login(self._credentials.username, self._credentials.password.reveal())
+            client.login(self.credentials.username, self.credentials.password.reveal())
         except ftplib.error_perm as exc:
             client.close()
             raise AuthenticationFailed(
-                f"{account.host}: login failed for user {self._credentials.username!r} "
+                f"{endpoint.host}: login failed for user {self.credentials.username!r} "
                 f"({str(exc).strip()})"
             ) from None
         except (ftplib.Error, OSError, EOFError) as exc:
             client.close()
-            raise os_error(exc, account, "login") from None
+            raise os_error(exc, endpoint, "login") from None
         self._ftp = client
         self._call("setup", self._setup, client)
         return info
@@ -284,21 +282,21 @@ class FtpTransport(Transport):
         if isinstance(client, _ExplicitFTPS):
             client.prot_p()
         client.voidcmd("TYPE I")
-        client.set_pasv(self.account.passive)
+        client.set_pasv(self.endpoint.passive)
         client.timeout = self._timeouts.stall  # data connections: the stall timeout
 
     def _peek_certificate(self) -> bytes | None:
         """The rejected certificate, fetched again unverified for the error message."""
         try:
-            if self.account.protocol == "ftps-implicit":
+            if self.endpoint.protocol == "ftps-implicit":
                 sock = socket.create_connection(
-                    (self.account.host, self.account.port), self._timeouts.connect
+                    (self.endpoint.host, self.endpoint.port), self._timeouts.connect
                 )
-                return tls.peek_certificate(sock, self.account.host)
+                return tls.peek_certificate(sock, self.endpoint.host)
             probe = ftplib.FTP(timeout=self._timeouts.connect)
-            probe.connect(self.account.host, self.account.port)
+            probe.connect(self.endpoint.host, self.endpoint.port)
             probe.sendcmd("AUTH TLS")
-            return tls.peek_certificate(_control(probe), self.account.host)
+            return tls.peek_certificate(_control(probe), self.endpoint.host)
         except (ftplib.Error, OSError, EOFError):
             return None
 
@@ -320,7 +318,7 @@ class FtpTransport(Transport):
             except ftplib.error_perm:
                 pass  # exists already, or not allowed: the upload will tell
             except (ftplib.Error, OSError, EOFError) as exc:
-                raise os_error(exc, self.account, f"MKD {prefix}") from None
+                raise os_error(exc, self.endpoint, f"MKD {prefix}") from None
             self._made_dirs.add(prefix)
 
     async def size(self, path: str) -> int | None:
@@ -328,14 +326,14 @@ class FtpTransport(Transport):
 
     def _size(self, path: str) -> int | None:
         try:
-            size = self._client().size(path)
+            reply = self._client().sendcmd(f"SIZE {path}")
         except ftplib.error_perm as exc:
             if str(exc).startswith("550"):
                 return None
             raise reply_error(str(exc), f"SIZE {path}") from None
         except (ftplib.Error, OSError, EOFError) as exc:
-            raise os_error(exc, self.account, f"SIZE {path}") from None
-        return size
+            raise os_error(exc, self.endpoint, f"SIZE {path}") from None
+        return size_from_reply(reply, path)
 
     async def upload(
         self, local: Path, remote: str, offset: int = 0, progress: ProgressCallback | None = None
@@ -388,7 +386,7 @@ class FtpTransport(Transport):
         client.close()
         if reply and reply[:1] in "45":
             return reply_error(reply, f"{command} (data connection: {exc})")
-        return os_error(exc, self.account, f"{command} data transfer")
+        return os_error(exc, self.endpoint, f"{command} data transfer")
 
     async def commit(self, temporary: str, final: str, size: int) -> int | None:
         return await self._run(self._call, f"SIZE/RNFR {temporary}", self._commit, temporary,
@@ -403,7 +401,7 @@ class FtpTransport(Transport):
         client.putcmd(f"SIZE {temporary}")
         client.putcmd(f"RNFR {temporary}")
         size_reply, rename_reply = _reply(client), _reply(client)
-        found = int(size_reply[4:].strip()) if size_reply.startswith("213") else None
+        found = size_from_reply(size_reply, temporary) if size_reply.startswith("213") else None
         if found == size:
             if not rename_reply.startswith("350"):
                 raise reply_error(rename_reply, f"RNFR {temporary}")

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import asyncssh
 
-from stockup.config import Account
+from stockup.credentials import Credentials
 from stockup.errors import (
     AuthenticationFailed,
     ConnectFailed,
@@ -30,16 +30,14 @@ from stockup.errors import (
     TransferTimeout,
     TransportError,
 )
-from stockup.ratelimit import RateLimiter
 from stockup.transports.base import (
-    Capabilities,
     ConnectionInfo,
+    Endpoint,
     ProgressCallback,
-    Timeouts,
     Transport,
+    TransportOptions,
 )
 from stockup.transports.hostkeys import KnownHosts
-from stockup.vault import Credentials
 
 T = TypeVar("T")
 # Bytes handed to asyncssh per write call; asyncssh splits each into parallel
@@ -79,28 +77,17 @@ class _HostKeyCheck(asyncssh.SSHClient):
 
 
 class SftpTransport(Transport):
-    capabilities = Capabilities(
-        resume=True, rename=True, parallel_blocks=True, resume_alignment=CHUNK_SIZE
-    )
+    resume_alignment = CHUNK_SIZE
 
     def __init__(
-        self,
-        account: Account,
-        credentials: Credentials,
-        known_hosts: KnownHosts,
-        *,
-        trust_unknown_host_key: bool = False,
-        trust_fingerprint: str | None = None,
-        timeouts: Timeouts | None = None,
-        limiter: RateLimiter | None = None,
+        self, endpoint: Endpoint, credentials: Credentials, options: TransportOptions
     ) -> None:
-        self.account = account
-        self._limiter = limiter
-        self._credentials = credentials
-        self._known_hosts = known_hosts
-        self._trust_unknown = trust_unknown_host_key
-        self._trust_fingerprint = trust_fingerprint
-        self._timeouts = timeouts or Timeouts()
+        super().__init__(endpoint, credentials, options)
+        if options.known_hosts is None:
+            raise ValueError("SFTP needs stockup's known-hosts file")
+        self._known_hosts = KnownHosts(options.known_hosts)
+        self._limiter = options.limiter
+        self._timeouts = options.timeouts
         self._conn: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
         self._made_dirs: set[str] = set()
@@ -108,37 +95,37 @@ class SftpTransport(Transport):
         """Sizes the server reported (fstat) when this connection closed a file."""
 
     def _where(self) -> str:
-        return f"{self.account.host}:{self.account.port}"
+        return self.endpoint.address
 
     async def connect(self) -> ConnectionInfo:
-        account = self.account
-        known = self._known_hosts.keys_for(account.host, account.port)
-        check = _HostKeyCheck(known, self._trust_unknown, self._trust_fingerprint)
+        endpoint, options = self.endpoint, self.options
+        known = self._known_hosts.keys_for(endpoint.host, endpoint.port)
+        check = _HostKeyCheck(known, options.trust_unknown_host_key, options.trust_fingerprint)
         algs: list[str] | str = (
             sorted({alg.decode() for key in known for alg in key.sig_algorithms})
             if known
             else "default"
         )
-        options: dict[str, object] = {}
-        if account.login == "password":
-            options.update(
-                password=self._credentials.password.reveal(),
+        login: dict[str, object] = {}
+        if endpoint.login == "password":
+            login.update(
+                password=self.credentials.password.reveal(),
                 client_keys=None,
                 agent_path=None,
                 preferred_auth=["password", "keyboard-interactive"],
             )
-        elif account.login == "key":
-            options.update(
+        elif endpoint.login == "key":
+            login.update(
                 client_keys=[self._private_key()], agent_path=None, preferred_auth=["publickey"]
             )
         else:  # agent: keys from SSH_AUTH_SOCK
-            options.update(preferred_auth=["publickey"])
+            login.update(preferred_auth=["publickey"])
         try:
             conn = await asyncio.wait_for(
                 asyncssh.connect(
-                    account.host,
-                    account.port,
-                    username=self._credentials.username,
+                    endpoint.host,
+                    endpoint.port,
+                    username=self.credentials.username,
                     known_hosts=asyncssh.import_known_hosts(""),
                     server_host_key_algs=algs,
                     encryption_algs=ENCRYPTION_ALGS,
@@ -147,7 +134,7 @@ class SftpTransport(Transport):
                     login_timeout=self._timeouts.reply,
                     keepalive_interval=30,
                     config=None,
-                    **options,
+                    **login,
                 ),
                 self._timeouts.connect + self._timeouts.reply,
             )
@@ -155,14 +142,14 @@ class SftpTransport(Transport):
             raise self._host_key_error(check, known) from None
         except asyncssh.PermissionDenied:
             raise AuthenticationFailed(
-                f"{account.host}: login failed for user {self._credentials.username!r}"
+                f"{endpoint.host}: login failed for user {self.credentials.username!r}"
             ) from None
         except (TimeoutError, OSError, asyncssh.Error) as exc:
             raise self._error(exc, "connect") from None
         self._conn = conn
         recorded = False
         if not known and check.offered is not None:
-            self._known_hosts.add(account.host, account.port, check.offered)
+            self._known_hosts.add(endpoint.host, endpoint.port, check.offered)
             recorded = True
         try:
             self._sftp = await asyncio.wait_for(conn.start_sftp_client(), self._timeouts.reply)
@@ -171,9 +158,8 @@ class SftpTransport(Transport):
         key = check.offered
         return ConnectionInfo(
             "sftp",
-            account.host,
-            account.port,
-            encrypted=True,
+            endpoint.host,
+            endpoint.port,
             host_key_fingerprint=key.get_fingerprint("sha256") if key else None,
             host_key_recorded=recorded,
             cipher=str(conn.get_extra_info("send_cipher")),
@@ -182,9 +168,9 @@ class SftpTransport(Transport):
     def _private_key(self) -> asyncssh.SSHKey:
         """The account's key file; the vault's password for a key login is
         the key's passphrase (ignored for an unencrypted key)."""
-        path = self.account.key_file or ""
+        path = self.endpoint.key_file or ""
         try:
-            return asyncssh.read_private_key(path, self._credentials.password.reveal() or None)
+            return asyncssh.read_private_key(path, self.credentials.password.reveal() or None)
         except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError, ValueError):
             raise AuthenticationFailed(
                 f"cannot open the SSH key {path}: wrong passphrase or not a private key"
@@ -195,7 +181,7 @@ class SftpTransport(Transport):
     def _host_key_error(self, check: _HostKeyCheck, known: list[asyncssh.SSHKey]) -> TransportError:
         offered = check.offered
         fingerprint = offered.get_fingerprint("sha256") if offered else "unknown"
-        name = self.account.name
+        name = self.endpoint.account
         if known:
             return HostKeyChanged(
                 f"WARNING: POSSIBLE MAN-IN-THE-MIDDLE ATTACK! The host key of {self._where()} "
@@ -213,7 +199,7 @@ class SftpTransport(Transport):
     def _error(self, exc: BaseException, context: str) -> TransportError:
         where = self._where()
         if isinstance(exc, socket.gaierror):
-            return NameNotResolved(f"{self.account.host}: name not resolved ({exc.strerror})")
+            return NameNotResolved(f"{self.endpoint.host}: name not resolved ({exc.strerror})")
         if isinstance(exc, ConnectionRefusedError):
             return ConnectFailed(f"{where}: connection refused")
         if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):

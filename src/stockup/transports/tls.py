@@ -9,22 +9,22 @@ import ssl
 
 from cryptography import x509
 
-from stockup.config import Account
 from stockup.errors import CertificateError
+from stockup.transports.base import Endpoint
 
 HOSTNAME_MISMATCH = {62, 64}  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
 
 
-def client_context(account: Account) -> ssl.SSLContext:
+def client_context(endpoint: Endpoint) -> ssl.SSLContext:
     """Verify against the system CAs (or the account's own CA file) with
     hostname checks, always; a pinned fingerprint replaces chain checks with
     an exact match on the leaf certificate, done by :func:`check_pin`."""
-    if account.pin_sha256:
+    if endpoint.pin_sha256:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     else:
-        context = ssl.create_default_context(cafile=account.ca_file)
+        context = ssl.create_default_context(cafile=endpoint.ca_file)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
@@ -37,15 +37,15 @@ def pretty_fingerprint(hex_digest: str) -> str:
     return ":".join(hex_digest[i : i + 2] for i in range(0, len(hex_digest), 2)).upper()
 
 
-def check_pin(account: Account, sock: ssl.SSLSocket) -> None:
-    if not account.pin_sha256:
+def check_pin(endpoint: Endpoint, sock: ssl.SSLSocket) -> None:
+    if not endpoint.pin_sha256:
         return
     der = sock.getpeercert(binary_form=True) or b""
     actual = fingerprint(der)
-    if not hmac.compare_digest(actual, account.pin_sha256):
+    if not hmac.compare_digest(actual, endpoint.pin_sha256):
         raise CertificateError(
-            f"{account.host}: certificate SHA-256 {pretty_fingerprint(actual)} does not match "
-            f"the pinned {pretty_fingerprint(account.pin_sha256)}; refusing to log in"
+            f"{endpoint.host}: certificate SHA-256 {pretty_fingerprint(actual)} does not match "
+            f"the pinned {pretty_fingerprint(endpoint.pin_sha256)}; refusing to log in"
         )
 
 
@@ -68,18 +68,18 @@ def describe(sock: ssl.SSLSocket) -> dict[str, str | None]:
 
 
 def verification_error(
-    account: Account, exc: ssl.SSLCertVerificationError, der: bytes | None
+    endpoint: Endpoint, exc: ssl.SSLCertVerificationError, der: bytes | None
 ) -> CertificateError:
     seen = f" (certificate SHA-256 {pretty_fingerprint(fingerprint(der))})" if der else ""
     if exc.verify_code in HOSTNAME_MISMATCH:
         return CertificateError(
-            f"{account.host}: hostname mismatch, the server's certificate is not valid for "
-            f"{account.host}{seen}; refusing to log in"
+            f"{endpoint.host}: hostname mismatch, the server's certificate is not valid for "
+            f"{endpoint.host}{seen}; refusing to log in"
         )
     reason = exc.verify_message or exc.reason or "verification failed"
     return CertificateError(
-        f"{account.host}: certificate not trusted ({reason}){seen}; refusing to log in. "
-        "For a private server use --ca-file PEM or --pin-sha256 HEX"
+        f"{endpoint.host}: certificate not trusted ({reason}){seen}; refusing to log in. "
+        "For a private server, give the account its CA file, or pin this certificate's SHA-256"
     )
 
 

@@ -1,9 +1,10 @@
 """Uploads started from the web UI: staged files, live progress, cancel, retry.
 
-Planning, checking and sending are the library's (``plan_upload``,
-``check_files``, ``UploadEngine``), exactly as the CLI uses them. This module
-only keeps what a page shows (bytes per account and per file, speed, ETA,
-outcomes) and wakes the server-sent event streams when that changes.
+Checking, planning and sending are the library's (``check_files`` and
+:class:`~stockup.session.UploadSession`), exactly as the CLI uses them, and so
+are the figures (:class:`~stockup.accounting.Accounting`). This module only
+keeps the runs of this server, wakes the pages' event streams when a run
+changes, and stages the files a browser sends.
 """
 
 from __future__ import annotations
@@ -16,46 +17,27 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
+from stockup.accounting import Event, RunStarted, Snapshot
 from stockup.catalogue import get_agency
 from stockup.checks import Verdict, check_files
 from stockup.config import Account
-from stockup.engine import (
-    FileResult,
-    Job,
-    Plan,
-    UploadEngine,
-    collect_files,
-    plan_upload,
-    summarise,
-)
 from stockup.errors import StockupError, UsageError
-from stockup.journal import Journal
 from stockup.passphrase import PassphraseSource
 from stockup.paths import ensure_private_dir
-from stockup.ratelimit import RateLimiter
+from stockup.planning import collect_files
+from stockup.results import FileResult, Summary
 from stockup.secret import redact
+from stockup.session import UploadRequest, UploadSession
 from stockup.store import Store
 
 logger = logging.getLogger(__name__)
-SPEED_WINDOW_SECONDS = 5.0
 STALE_STAGING_SECONDS = 24 * 3600
-
-
-@dataclass(frozen=True)
-class UploadRequest:
-    """What the user chose on the upload page; a retry narrows it."""
-
-    paths: tuple[Path, ...]
-    accounts: tuple[str, ...]
-    limit_rate: float | None = None
-    skip_checks: bool = False
-    safe_names: bool = False
-    force: bool = False
+PICKED_IN_BROWSER = "(picked in the browser)"
+"""How files sent by the browser are named in results and history."""
 
 
 @dataclass
@@ -70,12 +52,7 @@ class Selection:
 
     @property
     def warnings(self) -> list[str]:
-        return cleartext_warnings(self.accounts)
-
-
-def cleartext_warnings(accounts: list[Account]) -> list[str]:
-    """What a page repeats for every plain-FTP account it is about to use."""
-    return [a.cleartext_warning for a in accounts if a.cleartext_warning]
+        return [a.cleartext_warning for a in self.accounts if a.cleartext_warning]
 
 
 def relative_upload_path(filename: str) -> Path | None:
@@ -115,94 +92,43 @@ class Staging:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-class Speed:
-    """Bytes per second over the last few seconds (since the start, at first)."""
-
-    def __init__(self) -> None:
-        self.total = 0
-        self._samples: deque[tuple[float, int]] = deque([(time.monotonic(), 0)])
-
-    def add(self, nbytes: int) -> None:
-        self.total += nbytes
-        now = time.monotonic()
-        self._samples.append((now, self.total))
-        while len(self._samples) > 2 and now - self._samples[0][0] > SPEED_WINDOW_SECONDS:
-            self._samples.popleft()
-
-    def per_second(self) -> float:
-        (t0, b0), (_, b1) = self._samples[0], self._samples[-1]
-        elapsed = time.monotonic() - t0
-        return (b1 - b0) / elapsed if elapsed > 0 else 0.0
-
-
-@dataclass
-class FileProgress:
-    name: str
-    size: int
-    sent: int = 0
-
-    @property
-    def percent(self) -> int:
-        return 100 if self.size == 0 else min(100, self.sent * 100 // self.size)
-
-
-@dataclass
-class AccountProgress:
-    name: str
-    security: str
-    total: int = 0
-    files: int = 0
-    finished_bytes: int = 0
-    finished: int = 0
-    stopped: str | None = None
-    settled: bool = False
-    """The run is over: an account with nothing to send shows as complete."""
-    in_flight: dict[int, FileProgress] = field(default_factory=dict)
-    speed: Speed = field(default_factory=Speed)
-
-    @property
-    def done(self) -> int:
-        """Bytes accounted for: finished files whole, files in flight as sent so far."""
-        return self.finished_bytes + sum(min(f.sent, f.size) for f in self.in_flight.values())
-
-    @property
-    def percent(self) -> int:
-        if self.total == 0:
-            return 100 if self.settled else 0
-        return min(100, self.done * 100 // self.total)
-
-    @property
-    def eta_seconds(self) -> float | None:
-        speed = self.speed.per_second()
-        remaining = self.total - self.done
-        return remaining / speed if speed > 0 and remaining > 0 else None
-
-
 class Run:
-    """One upload's progress, as the engine reports it (a :class:`Reporter`)."""
+    """One upload of this server: its session, and what its page shows."""
 
-    def __init__(self, request: UploadRequest, accounts: list[Account]) -> None:
+    def __init__(self, session: UploadSession) -> None:
         self.id = uuid.uuid4().hex[:12]
-        self.request = request
+        self.session = session
+        self.request = session.request
         self.state = "preparing"
         """preparing, running, finished, cancelled or failed"""
         self.message = ""
-        self.accounts = {a.name: AccountProgress(a.name, a.security) for a in accounts}
-        self.warnings = cleartext_warnings(accounts)
-        self.results: list[FileResult] = []
+        self.security = {a.name: a.security for a in session.accounts}
+        self.warnings = session.warnings
         self.started_at = time.time()
         self.version = 0
         self.task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
+        session.accounting.listeners.append(self._heard)
 
     @property
     def active(self) -> bool:
         return self.state in ("preparing", "running")
 
     @property
-    def summary(self) -> dict[str, Any]:
-        """Counts per outcome and the failures with their reasons, as `stockup upload` reports."""
-        return summarise(self.results)
+    def results(self) -> list[FileResult]:
+        return self.session.accounting.results
+
+    @property
+    def summary(self) -> Summary:
+        return Summary(self.results)
+
+    def snapshot(self) -> Snapshot:
+        return self.session.accounting.snapshot()
+
+    def _heard(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.state = "running"
+        self.touch()
 
     def touch(self) -> None:
         self.version += 1
@@ -213,48 +139,6 @@ class Run:
         if self.version == seen:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout)
-
-    # -- Reporter -----------------------------------------------------------
-
-    def started(self, plan: Plan) -> None:
-        self.state = "running"
-        for job in plan.all_jobs():
-            progress = self.accounts[job.account.name]
-            progress.total += job.artwork.size
-            progress.files += 1
-        for progress in self.accounts.values():
-            progress.speed = Speed()  # from now: preparing took time that sent nothing
-        self.touch()
-
-    def file_started(self, job: Job) -> None:
-        progress = self.accounts[job.account.name]
-        progress.in_flight[id(job)] = FileProgress(job.name, job.artwork.size)
-        self.touch()
-
-    def advanced(self, job: Job, nbytes: int) -> None:
-        progress = self.accounts[job.account.name]
-        progress.speed.add(nbytes)
-        if id(job) in progress.in_flight:
-            progress.in_flight[id(job)].sent += nbytes
-        self.touch()
-
-    def file_finished(self, job: Job | None, result: FileResult) -> None:
-        self.results.append(result)
-        if job is not None:
-            progress = self.accounts[job.account.name]
-            progress.in_flight.pop(id(job), None)
-            progress.finished += 1
-            progress.finished_bytes += job.artwork.size
-        self.touch()
-
-    def account_stopped(self, account: str, reason: str) -> None:
-        self.accounts[account].stopped = redact(reason)
-        self.touch()
-
-    def finished(self) -> None:
-        for progress in self.accounts.values():
-            progress.settled = True
-        self.touch()
 
 
 class Uploads:
@@ -284,11 +168,9 @@ class Uploads:
     def start(self, request: UploadRequest, passphrase: PassphraseSource) -> Run:
         if any(run.active for run in self.runs.values()):
             raise UsageError("an upload is already running: wait for it to end or cancel it")
-        config = self.store.config()
-        accounts = [config.get(name) for name in request.accounts]
-        run = Run(request, accounts)
+        run = Run(UploadSession(self.store, request))
         self.runs[run.id] = run
-        run.task = asyncio.create_task(self._execute(run, accounts, passphrase))
+        run.task = asyncio.create_task(self._execute(run, passphrase))
         return run
 
     def retry(self, run: Run, passphrase: PassphraseSource) -> Run:
@@ -307,25 +189,13 @@ class Uploads:
         await asyncio.gather(*tasks, return_exceptions=True)
         self.staging.close()
 
-    async def _execute(
-        self, run: Run, accounts: list[Account], passphrase: PassphraseSource
-    ) -> None:
-        request = run.request
+    async def _execute(self, run: Run, passphrase: PassphraseSource) -> None:
         try:
-            credentials = await asyncio.to_thread(self.store.credentials_for, accounts, passphrase)
-            plan = await asyncio.to_thread(self._plan, request, accounts)
-            journal = Journal(self.store.paths.journal_file)
-            try:
-                limiter = RateLimiter(request.limit_rate) if request.limit_rate else None
-                engine = UploadEngine(self.store.paths, journal, run, limiter=limiter)
-                await engine.run(plan, credentials)
-            finally:
-                journal.close()
-                plan.close()
+            await run.session.run(passphrase)
             run.state = "finished"
         except asyncio.CancelledError:
             run.state = "cancelled"
-            run.message = "cancelled: the journal keeps what arrived; retry to resume the rest"
+            run.message = "Cancelled: what arrived is kept; retry to resume the rest."
         except StockupError as exc:
             run.state = "failed"
             run.message = redact(str(exc))
@@ -335,18 +205,3 @@ class Uploads:
             logger.exception("upload %s failed", run.id)
         finally:
             run.touch()
-
-    def _plan(self, request: UploadRequest, accounts: list[Account]) -> Plan:
-        # A journal of this thread's own: SQLite connections stay in their thread.
-        journal = Journal(self.store.paths.journal_file)
-        try:
-            return plan_upload(
-                request.paths,
-                accounts,
-                journal,
-                force=request.force,
-                skip_checks=request.skip_checks,
-                safe_names=request.safe_names,
-            )
-        finally:
-            journal.close()

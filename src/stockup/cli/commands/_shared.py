@@ -9,11 +9,11 @@ from pathlib import Path
 
 from stockup.cli import output
 from stockup.config import Account
+from stockup.credentials import Credentials
 from stockup.errors import UsageError
 from stockup.passphrase import PassphraseSource
 from stockup.secret import Secret
 from stockup.store import Store
-from stockup.vault import Credentials
 
 
 def passphrase_source(args: argparse.Namespace, *, confirm: bool = False) -> PassphraseSource:

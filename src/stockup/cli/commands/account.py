@@ -1,4 +1,4 @@
-"""`stockup account add|list|show|password|remove`."""
+"""`stockup account add|edit|list|show|password|test|remove`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
-from stockup.catalogue import PROTOCOLS, get_agency
+from stockup.catalogue import get_agency
 from stockup.cli import output
 from stockup.cli.commands._shared import (
     passphrase_source,
@@ -16,8 +16,9 @@ from stockup.cli.commands._shared import (
     store,
 )
 from stockup.errors import HostKeyUnknown
-from stockup.store import AccountOptions, build_account
+from stockup.store import AccountChanges, AccountOptions, build_account, edit_account
 from stockup.transfer import check_account
+from stockup.transports import PROTOCOLS
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -50,6 +51,32 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         help="allow plain FTP, which sends the password in clear text",
     )
     add.set_defaults(handler=run_add)
+
+    edit = actions.add_parser(
+        "edit", parents=[common], help="change an account's settings (server, folder, TLS ...)"
+    )
+    edit.add_argument("name")
+    edit.add_argument("--host", help="server host")
+    edit.add_argument("--port", type=int, help="server port")
+    edit.add_argument("--protocol", choices=PROTOCOLS, help="the port follows unless given")
+    edit.add_argument("--remote-dir", help="upload into this folder ('' for the agency's)")
+    edit.add_argument("--ca-file", metavar="PEM", help="trust this CA for FTPS ('' to drop)")
+    edit.add_argument(
+        "--pin-sha256", metavar="HEX", help="accept only this certificate ('' to drop)"
+    )
+    edit.add_argument("--connections", type=int, help="parallel connections (0: the agency's)")
+    mode = edit.add_mutually_exclusive_group()
+    mode.add_argument("--active", action="store_const", const=False, dest="passive")
+    mode.add_argument("--passive", action="store_const", const=True, dest="passive")
+    renames = edit.add_mutually_exclusive_group()
+    renames.add_argument("--rename", action="store_const", const=True, dest="rename")
+    renames.add_argument("--no-rename", action="store_const", const=False, dest="rename")
+    edit.add_argument("--login", choices=("password", "key", "agent"))
+    edit.add_argument("--key-file", help="SSH private key for --login key")
+    edit.add_argument("--allow-plaintext", action="store_const", const=True, help="allow plain FTP")
+    edit.add_argument("--user", help="login name, when the server changes (asked for if omitted)")
+    edit.add_argument("--password-stdin", action="store_true")
+    edit.set_defaults(handler=run_edit)
 
     list_ = actions.add_parser("list", help="list accounts (no secrets)")
     list_.add_argument("--json", action="store_true", help="print JSON")
@@ -108,6 +135,37 @@ def run_add(args: argparse.Namespace) -> int:
     credentials = read_credentials(args.user, args.password_stdin)
     store().add_account(account, credentials, passphrase_source(args))
     output.info(f"Added account {account.name}: {account.endpoint} ({account.security}).")
+    return 0
+
+
+def run_edit(args: argparse.Namespace) -> int:
+    """The password is asked for again only when the server (protocol, host,
+    port) changes: the vault binds it to the server it was saved for."""
+    target = store()
+    changes = AccountChanges(
+        host=args.host,
+        port=args.port,
+        protocol=args.protocol,
+        remote_dir=args.remote_dir,
+        ca_file=args.ca_file,
+        pin_sha256=args.pin_sha256,
+        connections=args.connections,
+        allow_plaintext=args.allow_plaintext,
+        passive=args.passive,
+        rename=args.rename,
+        login=args.login,
+        key_file=args.key_file,
+    )
+    old = target.config().get(args.name)
+    new = edit_account(old, changes)
+    plaintext_warning(new)
+    credentials = None
+    if new.endpoint != old.endpoint or args.user or args.password_stdin:
+        if new.endpoint != old.endpoint:
+            output.info(f"The server changes to {new.endpoint}: enter the login for it.")
+        credentials = read_credentials(args.user, args.password_stdin)
+    target.edit_account(args.name, changes, passphrase_source(args), credentials)
+    output.info(f"Changed account {new.name}: {new.endpoint} ({new.security}).")
     return 0
 
 

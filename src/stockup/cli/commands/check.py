@@ -10,8 +10,8 @@ from stockup.catalogue import Agency, get_agency
 from stockup.checks import check_files
 from stockup.cli import output
 from stockup.cli.commands._shared import store
-from stockup.engine import collect_files
 from stockup.errors import ExitCode, UsageError
+from stockup.planning import collect_files
 
 LEVEL_STYLE = {"ok": "ok", "warning": "warning", "error": "ERROR"}
 

@@ -21,16 +21,15 @@ from typing import Any
 from stockup.catalogue import get_agency
 from stockup.checks import check_files
 from stockup.cli import output
-from stockup.cli.progress import PlainReporter, RichReporter
-from stockup.engine import UploadEngine, plan_upload, summarise
+from stockup.cli.progress import PlainRenderer, RichRenderer
+from stockup.credentials import Credentials
 from stockup.journal import Journal
 from stockup.passphrase import PassphraseSource
 from stockup.paths import Paths
-from stockup.ratelimit import RateLimiter
 from stockup.secret import Secret
+from stockup.session import UploadRequest, UploadSession, UploadSettings
 from stockup.store import AccountOptions, Store, build_account
 from stockup.transfer import check_account
-from stockup.vault import Credentials
 
 DEMO_RATE = 12 * 1024 * 1024  # slow enough for the progress bars to be seen
 
@@ -117,31 +116,32 @@ def run(args: argparse.Namespace) -> int:
         output.info(f"      trusted the SFTP host key {check.info.host_key_fingerprint}")
 
         output.info("[5/7] Upload to both accounts at once")
-        credentials = store.credentials_for(accounts, passphrase)
-        journal = stack.enter_context(contextlib.closing(Journal(store.paths.journal_file)))
+        request = UploadRequest(
+            (root / "artworks",),
+            tuple(a.name for a in accounts),
+            UploadSettings(limit_rate=DEMO_RATE),
+        )
         for attempt in ("first run", "second run: unchanged files are skipped"):
             if attempt.startswith("second"):
                 output.info(f"[6/7] Upload again ({attempt})")
+            session = UploadSession(store, request)
             interactive = sys.stderr.isatty() and not args.no_progress
-            reporter = RichReporter(output.stderr) if interactive else PlainReporter(output.stderr)
-            engine = UploadEngine(store.paths, journal, reporter, limiter=RateLimiter(DEMO_RATE))
-            plan = plan_upload([root / "artworks"], accounts, journal)
-            try:
-                summary = summarise(asyncio.run(engine.run(plan, credentials)))
-            finally:
-                plan.close()
-            output.info(
-                f"      {summary['uploaded']} uploaded, {summary['skipped']} skipped, "
-                f"{summary['rejected']} rejected, {summary['failed']} failed"
+            session.accounting.listeners.append(
+                RichRenderer(output.stderr, session.accounting)
+                if interactive
+                else PlainRenderer(output.stderr)
             )
-            if summary["failed"] or summary["rejected"]:
+            summary = asyncio.run(session.run(passphrase))
+            output.info(f"      {summary.line()}")
+            if not summary.ok:
                 return 1
 
         output.info("[7/7] History, and the files on the servers checked byte for byte")
-        for row in journal.history()[-4:]:
-            output.info(
-                f"      {row['at']} {row['account']:10} {row['status']:8} {row['remote_path']}"
-            )
+        with contextlib.closing(Journal(store.paths.journal_file)) as journal:
+            for row in journal.history(limit=4):
+                output.info(
+                    f"      {row['at']} {row['account']:10} {row['status']:8} {row['remote_path']}"
+                )
         for server in (ftps, sftp):
             landed = sorted((server.root / "uploads").iterdir())
             same = all(

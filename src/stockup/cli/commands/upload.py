@@ -1,24 +1,28 @@
-"""`stockup upload` and `stockup history`."""
+"""`stockup upload` and `stockup history`: thin layers over
+:class:`stockup.session.UploadSession` and the journal."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import signal
 import sys
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+from stockup.accounting import Listener
 from stockup.cli import output
-from stockup.cli.commands._shared import passphrase_source, plaintext_warning, store
-from stockup.cli.progress import PlainReporter, RichReporter, describe
-from stockup.engine import Plan, UploadEngine, plan_upload, summarise
-from stockup.errors import ExitCode, UsageError
-from stockup.journal import STATUSES, Journal, write_history_csv
-from stockup.ratelimit import RateLimiter, parse_rate
-from stockup.secret import redact
-from stockup.transports.base import Timeouts
+from stockup.cli.commands._shared import passphrase_source, store
+from stockup.cli.progress import PlainRenderer, RichRenderer, describe
+from stockup.errors import ExitCode
+from stockup.journal import Journal, write_history_csv
+from stockup.planning import Plan
+from stockup.ratelimit import parse_rate
+from stockup.results import OUTCOMES, Summary
+from stockup.session import UploadRequest, UploadSession, UploadSettings
+
+DEFAULTS = UploadSettings()
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -32,7 +36,11 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     upload.add_argument("--no-progress", action="store_true", help="plain lines, no bars")
     upload.add_argument("--limit-rate", metavar="RATE", help="total bytes/s cap, e.g. 500K, 20M")
     upload.add_argument(
-        "--retries", type=int, default=5, metavar="N", help="attempts per file (default 5)"
+        "--retries",
+        type=int,
+        dest="attempts",
+        metavar="N",
+        help=f"attempts per file (default {DEFAULTS.attempts})",
     )
     upload.add_argument(
         "--skip-checks", action="store_true", help="send files the pre-upload checks reject"
@@ -40,10 +48,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     upload.add_argument(
         "--timeout",
         type=float,
-        default=60.0,
         metavar="SECONDS",
         help="give up on a connection attempt, a reply or a stalled transfer after this long "
-        "(default 60; the attempt is then retried)",
+        f"(default {DEFAULTS.timeout:.0f}; the attempt is then retried)",
     )
     upload.add_argument(
         "--safe-names", action="store_true", help="rename to fit each agency's filename rule"
@@ -52,89 +59,69 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
     history = commands.add_parser("history", help="what went where, when, and the outcome")
     history.add_argument("--account", metavar="NAME", help="only this account")
-    history.add_argument("--status", choices=STATUSES, help="only entries with this outcome")
+    history.add_argument(
+        "--status", choices=[str(s) for s in OUTCOMES], help="only entries with this outcome"
+    )
     history.add_argument("--search", metavar="TEXT", help="only files whose path contains TEXT")
+    history.add_argument("--run", metavar="ID", help="only this run (see --runs)")
+    history.add_argument("--runs", action="store_true", help="list the runs, newest first")
     output_format = history.add_mutually_exclusive_group()
     output_format.add_argument("--json", action="store_true", help="print JSON")
     output_format.add_argument("--csv", action="store_true", help="print CSV, for spreadsheets")
-    history.add_argument("--limit", type=int, default=200, help="newest N entries (default 200)")
+    history.add_argument(
+        "--limit", type=int, default=200, help="newest N entries, newest first (default 200)"
+    )
     history.set_defaults(handler=run_history)
 
 
+def settings_from(args: argparse.Namespace) -> UploadSettings:
+    """The upload's settings: the defaults, with what the user gave on the command line."""
+    given = {f.name: getattr(args, f.name) for f in fields(UploadSettings) if hasattr(args, f.name)}
+    given = {k: v for k, v in given.items() if v is not None and v is not False}
+    if args.limit_rate:
+        given["limit_rate"] = parse_rate(args.limit_rate)
+    return replace(DEFAULTS, **given)
+
+
 def run_upload(args: argparse.Namespace) -> int:
-    if args.connections is not None and not 1 <= args.connections <= 32:
-        raise UsageError("--connections must be between 1 and 32")
-    if not 1 <= args.retries <= 100:
-        raise UsageError("--retries must be between 1 and 100")
-    if not 1 <= args.timeout <= 3600:
-        raise UsageError("--timeout must be between 1 and 3600 seconds")
-    limiter = RateLimiter(parse_rate(args.limit_rate)) if args.limit_rate else None
-    target = store()
-    config = target.config()
-    names = [n.strip() for n in args.to.split(",") if n.strip()]
-    if not names:
-        raise UsageError("--to needs at least one account name")
-    accounts = [config.get(name) for name in dict.fromkeys(names)]
-    with contextlib.ExitStack() as stack:
-        journal = Journal(target.paths.journal_file)
-        stack.callback(journal.close)
-        plan = plan_upload(
-            args.paths,
-            accounts,
-            journal,
-            force=args.force,
-            skip_checks=args.skip_checks,
-            safe_names=args.safe_names,
-        )
-        stack.callback(plan.close)
-        if args.dry_run:
+    settings = settings_from(args)
+    names = tuple(n.strip() for n in args.to.split(",") if n.strip())
+    request = UploadRequest(tuple(args.paths), names, settings)
+    session = UploadSession(store(), request)
+    if args.dry_run:
+        with session.dry_run() as plan:
             return _print_plan(plan, args.json)
-        for account in accounts:
-            plaintext_warning(account)
-        credentials = target.credentials_for(accounts, passphrase_source(args))
-        interactive = sys.stderr.isatty() and not args.no_progress and not args.json
-        reporter = RichReporter(output.stderr) if interactive else PlainReporter(output.stderr)
-        engine = UploadEngine(
-            target.paths,
-            journal,
-            reporter,
-            connections=args.connections,
-            attempts=args.retries,
-            limiter=limiter,
-            timeouts=Timeouts(connect=args.timeout, reply=args.timeout, stall=args.timeout),
-        )
-        try:
-            results = asyncio.run(_run_cancellable(engine, plan, credentials))
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            output.error("interrupted; the journal is consistent, run the same command to resume")
-            return int(ExitCode.INTERRUPTED)
-    summary = summarise(results)
+    interactive = sys.stderr.isatty() and not args.no_progress and not args.json
+    renderer: Listener = (
+        RichRenderer(output.stderr, session.accounting)
+        if interactive
+        else PlainRenderer(output.stderr)
+    )
+    session.accounting.listeners.append(renderer)
+    try:
+        summary = asyncio.run(_run_cancellable(session, args))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        output.error("interrupted; the journal is consistent, run the same command to resume")
+        return int(ExitCode.INTERRUPTED)
     if args.json:
-        output.print_json({"results": [r.to_json() for r in results], "summary": summary})
-    else:
-        output.info(
-            f"{summary['uploaded']} uploaded, {summary['skipped']} skipped, "
-            f"{summary['rejected']} rejected, {summary['failed']} failed "
-            f"({summary['bytes']:,} bytes sent)"
+        output.print_json(
+            {"results": [r.to_json() for r in summary.results], "summary": summary.to_json()}
         )
-        for failure in summary["failures"]:
-            output.info(
-                redact(
-                    f"  {failure['status']}: {failure['account']}: {failure['file']}: "
-                    f"{failure['error']}"
-                )
-            )
-    return int(ExitCode.FAILURE if summary["failed"] or summary["rejected"] else ExitCode.OK)
+    else:
+        output.info(summary.line())
+        for problem in summary.problems:
+            output.info(f"  {problem.status}: {problem.account}: {problem.file}: {problem.error}")
+    return int(ExitCode.OK if summary.ok else ExitCode.FAILURE)
 
 
-async def _run_cancellable(engine: UploadEngine, plan: Plan, credentials: dict[str, Any]) -> Any:
-    """Run the engine; SIGTERM cancels it like Ctrl-C does."""
+async def _run_cancellable(session: UploadSession, args: argparse.Namespace) -> Summary:
+    """Run the session; SIGTERM cancels it like Ctrl-C does."""
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
     try:
-        return await engine.run(plan, credentials)
+        return await session.run(passphrase_source(args))
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
 
@@ -145,7 +132,7 @@ def _print_plan(plan: Plan, as_json: bool) -> int:
             {
                 "send": [
                     {
-                        "file": str(j.artwork.path),
+                        "file": j.artwork.label,
                         "account": j.account.name,
                         "remote_path": j.remote_path,
                         "bytes": j.artwork.size,
@@ -153,18 +140,18 @@ def _print_plan(plan: Plan, as_json: bool) -> int:
                     }
                     for j in plan.all_jobs()
                 ],
-                "skip": [r.to_json() for r in plan.skipped],
+                "skip": [r.to_json() for r in plan.decided],
             }
         )
         return 0
     for job in plan.all_jobs():
         note = " (resume)" if job.resume else ""
-        output.info(f"send  {job.artwork.path} -> {job.account.name}:{job.remote_path}{note}")
-    for result in plan.skipped:
+        output.info(f"send  {job.artwork.label} -> {job.account.name}:{job.remote_path}{note}")
+    for result in plan.decided:
         output.info(describe(result))
     output.info(
         f"{len(plan.all_jobs())} to send ({plan.total_bytes:,} bytes), "
-        f"{len(plan.skipped)} skipped or rejected"
+        f"{len(plan.decided)} skipped or rejected"
     )
     return 0
 
@@ -175,7 +162,11 @@ def run_history(args: argparse.Namespace) -> int:
         target.config().get(args.account)
     journal = Journal(target.paths.journal_file)
     try:
-        rows = journal.history(args.account, args.limit, status=args.status, text=args.search)
+        if args.runs:
+            return _print_runs(journal.runs(args.limit), args)
+        rows = journal.history(
+            args.account, args.limit, status=args.status, text=args.search, run=args.run
+        )
     finally:
         journal.close()
     if args.json:
@@ -185,22 +176,56 @@ def run_history(args: argparse.Namespace) -> int:
         write_history_csv(rows, sys.stdout)
         return 0
     if not rows:
-        output.info("No uploads yet.")
+        output.info("No uploads yet." if not args.run else f"No entries for run {args.run}.")
         return 0
     output.table(
-        "History",
-        ["when", "account", "status", "file", "remote path", "bytes", "error"],
+        "History, newest first",
+        ["when", "run", "account", "status", "file", "remote path", "bytes sent", "error"],
         [
             [
                 r["at"],
+                r["run"],
                 r["account"],
                 r["status"],
                 Path(r["file"]).name,
                 r["remote_path"],
-                f"{r['bytes']:,}",
+                _sent(r),
                 r["error"] or "",
             ]
             for r in rows
+        ],
+    )
+    return 0
+
+
+def _sent(row: dict[str, Any]) -> str:
+    text = f"{row['bytes']:,}"
+    if row["size"] and row["bytes"] != row["size"]:
+        text += f" of {row['size']:,}"
+    if row["resumed_from"]:
+        text += f" (resumed at {row['resumed_from']:,})"
+    return text
+
+
+def _print_runs(runs: list[dict[str, Any]], args: argparse.Namespace) -> int:
+    if args.json:
+        output.print_json(runs)
+        return 0
+    if not runs:
+        output.info("No uploads yet.")
+        return 0
+    output.table(
+        "Runs, newest first (stockup history --run ID)",
+        ["run", "started", "accounts", *(str(s) for s in OUTCOMES), "bytes sent"],
+        [
+            [
+                r["run"],
+                r["at"],
+                ", ".join(r["accounts"]),
+                *(str(r[str(s)]) for s in OUTCOMES),
+                f"{r['bytes']:,}",
+            ]
+            for r in runs
         ],
     )
     return 0

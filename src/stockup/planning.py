@@ -1,0 +1,242 @@
+"""Planning an upload: what goes where, decided before a byte is sent.
+
+The checks, vector pairs and ZIPs, each agency's folders, remote names, and
+the journal's skip and resume decisions. Nothing here connects anywhere:
+``stockup upload --dry-run`` is a plan printed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stockup.catalogue import get_agency
+from stockup.checks import Batch
+from stockup.config import Account
+from stockup.errors import UsageError
+from stockup.journal import Journal
+from stockup.packaging import build_zip, safe_name
+from stockup.results import FileResult, Status
+from stockup.transports.base import join_remote
+
+
+@dataclass(frozen=True)
+class Artwork:
+    path: Path
+    size: int
+    media: str
+    label: str
+    """How the user knows the file: its path, or where the web UI got it from."""
+
+
+@dataclass
+class Job:
+    """One file for one account. ``id`` is stable for the whole run, so that
+    progress events can name the transfer they are about."""
+
+    id: int
+    account: Account
+    artwork: Artwork
+    remote_dir: str
+    name: str
+    sha256: str | None
+    """None until hashed: the engine hashes new files while others upload."""
+    resume: bool = False
+    then: Job | None = None
+    """Sent right after this one by the same connection (a vector's preview)."""
+
+    @property
+    def remote_path(self) -> str:
+        return join_remote(self.remote_dir, self.name)
+
+    def chain(self) -> list[Job]:
+        jobs: list[Job] = []
+        job: Job | None = self
+        while job is not None:
+            jobs.append(job)
+            job = job.then
+        return jobs
+
+    def result(
+        self,
+        status: Status,
+        *,
+        sent: int = 0,
+        attempts: int = 0,
+        error: str | None = None,
+        resumed_from: int = 0,
+    ) -> FileResult:
+        return FileResult(
+            file=self.artwork.label,
+            account=self.account.name,
+            remote_path=self.remote_path,
+            status=status,
+            bytes=sent,
+            attempts=attempts,
+            error=error,
+            size=self.artwork.size,
+            resumed_from=resumed_from,
+        )
+
+
+@dataclass
+class Plan:
+    jobs: list[Job] = field(default_factory=list)
+    """Heads of chains: a vector's preview hangs off its vector's job."""
+    decided: list[FileResult] = field(default_factory=list)
+    """Results decided before sending: skipped, or rejected by the checks."""
+    workdir: Path | None = None
+    """Where ZIPs built for this run live; removed by :meth:`close`."""
+
+    def all_jobs(self) -> list[Job]:
+        return [job for head in self.jobs for job in head.chain()]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(job.artwork.size for job in self.all_jobs())
+
+    def scratch(self) -> Path:
+        if self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="stockup-pack-"))
+        return self.workdir
+
+    def close(self) -> None:
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def collect_files(paths: Iterable[Path]) -> list[Path]:
+    """Files named, and files in folders named (walked; hidden names skipped).
+    Broken links are kept, so that the checks report them. Every path that
+    does not exist is named in one error."""
+    found: list[Path] = []
+    missing: list[str] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(
+                p
+                for p in sorted(path.rglob("*"))
+                if (p.is_file() or p.is_symlink())
+                and not p.is_dir()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+        elif path.is_file() or path.is_symlink():
+            found.append(path)
+        else:
+            missing.append(str(path))
+    if missing:
+        raise UsageError(f"no such file or folder: {', '.join(missing)}")
+    return [p.absolute() for p in found]
+
+
+def labeller(labels: Mapping[Path, str]) -> Callable[[Path], str]:
+    """Names for files under the folders in ``labels`` (a web UI staging folder
+    and where its files came from); any other file is named by its path."""
+
+    def label(path: Path) -> str:
+        for root, name in labels.items():
+            if path.is_relative_to(root):
+                return str(Path(name) / path.relative_to(root))
+        return str(path)
+
+    return label
+
+
+def remote_dir_for(account: Account, media: str) -> str | None:
+    """The account's folder for this media type; None when the agency takes none."""
+    if account.remote_dir or not account.folders:
+        return account.remote_dir
+    if media in account.folders:
+        return account.folders[media]
+    return None if media in ("video", "audio", "vector") else account.folders.get("photo", "")
+
+
+def plan_upload(
+    paths: Iterable[Path],
+    accounts: list[Account],
+    journal: Journal,
+    *,
+    force: bool = False,
+    skip_checks: bool = False,
+    safe_names: bool = False,
+    labels: Mapping[Path, str] | None = None,
+) -> Plan:
+    """What goes where. Call :meth:`Plan.close` when done."""
+    batch = Batch(collect_files(paths))
+    if not batch.files:
+        raise UsageError("no files to upload in the paths given")
+    plan = Plan()
+    planner = _Planner(plan, batch, journal, labeller(labels or {}), itertools.count(1))
+    for account in accounts:
+        planner.plan_account(account, force=force, skip_checks=skip_checks, safe_names=safe_names)
+    return plan
+
+
+@dataclass
+class _Planner:
+    plan: Plan
+    batch: Batch
+    journal: Journal
+    label: Callable[[Path], str]
+    ids: Iterator[int]
+
+    def plan_account(
+        self, account: Account, *, force: bool, skip_checks: bool, safe_names: bool
+    ) -> None:
+        plan, batch, journal = self.plan, self.batch, self.journal
+        agency = get_agency(account.agency)
+        packaging = agency.vector_packaging
+        jobs: dict[Path, Job] = {}
+        seen: dict[str, Path] = {}
+
+        def decide(path: Path, status: Status, reason: str, remote: str = "") -> None:
+            plan.decided.append(
+                FileResult(self.label(path), account.name, remote, status, error=reason)
+            )
+
+        for path in batch.files:
+            if path in batch.preview_of and packaging != "pair":
+                decide(path, Status.SKIPPED, "sent inside the vector's ZIP" if packaging == "zip"
+                       else f"{agency.name} makes its own preview")  # fmt: skip
+                continue
+            if not skip_checks:
+                errors = batch.verdict(path, agency, account.name, safe_names=safe_names).errors
+                if errors:
+                    decide(path, Status.REJECTED, "; ".join(errors))
+                    continue
+            media = batch.media(path)
+            remote_dir = remote_dir_for(account, media)
+            if remote_dir is None:
+                decide(path, Status.SKIPPED, f"{account.agency} takes no {media} files")
+                continue
+            local = path
+            if packaging == "zip" and path in batch.vector_preview:
+                local = build_zip(path, batch.vector_preview[path], plan.scratch())
+            name = local.name
+            if safe_names:
+                name = safe_name(name, agency.rules.get("filename_pattern"))
+            remote = join_remote(remote_dir, name)
+            if remote in seen:
+                decide(path, Status.SKIPPED, f"same remote name as {seen[remote]}", remote)
+                continue
+            seen[remote] = path
+            previous = journal.get(account.name, remote)
+            # Hash now only where the journal has something to compare with;
+            # other files are hashed by the engine while uploads run.
+            digest = journal.sha256(local) if previous else journal.cached_sha256(local)
+            same = previous is not None and previous.sha256 == digest
+            if same and previous is not None and previous.status == Status.UPLOADED and not force:
+                decide(path, Status.SKIPPED, "already uploaded with the same content", remote)
+                continue
+            # A ZIP built for this run is named by its vector: the ZIP itself is temporary.
+            artwork = Artwork(local, local.stat().st_size, media, self.label(path))
+            resume = same and previous is not None and previous.status != Status.UPLOADED
+            jobs[path] = Job(next(self.ids), account, artwork, remote_dir, name, digest, resume)
+        for preview, vector in batch.preview_of.items():
+            if preview in jobs and vector in jobs:  # the vector first, then its preview
+                jobs[vector].then = jobs.pop(preview)
+        plan.jobs.extend(jobs.values())

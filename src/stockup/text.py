@@ -1,0 +1,23 @@
+"""Numbers as people read them, the same in the terminal and on the page."""
+
+from __future__ import annotations
+
+import math
+
+BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def human_bytes(value: float) -> str:
+    exponent = min(len(BYTE_UNITS) - 1, int(math.log(max(value, 1), 1024)))
+    if exponent == 0:
+        return f"{value:.0f} B"
+    return f"{value / 1024**exponent:.1f} {BYTE_UNITS[exponent]}"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--"
+    seconds = round(seconds)
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
