@@ -268,7 +268,8 @@ def test_upload_routes_and_packs_per_agency(
         assert (ss_server.info.root / "Cafe_02.jpg").read_bytes() == accented.read_bytes()
         sent = [h["remote_path"] for h in json.loads(cli.ok("history", "--json", "--account",
                                                              "ss").stdout)]  # fmt: skip
-        assert sent.index("logo.eps") < sent.index("logo.jpg"), "vector before its preview"
+        # Newest first: the preview was sent after its vector.
+        assert sent.index("logo.jpg") < sent.index("logo.eps"), "vector before its preview"
         with zipfile.ZipFile(dp_server.info.root / "logo.zip") as archive:
             assert archive.read("logo.eps") == vector.read_bytes()
             assert archive.read("logo.jpg") == preview.read_bytes()

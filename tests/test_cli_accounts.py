@@ -100,7 +100,7 @@ def test_account_lifecycle_and_security_column(cli: Cli, home: Path) -> None:
 def test_custom_agency_needs_host_and_protocol(cli: Cli) -> None:
     cli.ok("init")
     result = cli("account", "add", "x", "--agency", "custom", "--user", "u", "--password-stdin")
-    assert_one_line_error(result, 2, "--host and --protocol")
+    assert_one_line_error(result, 2, "needs its host and protocol (--host)")
     assert_one_line_error(
         cli("account", "add", "x", "--agency", "nope", "--user", "u", "--password-stdin"),
         2,

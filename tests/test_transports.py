@@ -269,17 +269,6 @@ def test_connection_refused_is_retryable(start_server: ServerFactory) -> None:
     assert isinstance(caught.value, TransportError) and not isinstance(caught.value, ConnectionLost)
 
 
-def test_plain_ftp_warns_on_every_connection(
-    start_server: ServerFactory, caplog: pytest.LogCaptureFixture
-) -> None:
-    with start_server("pyftpdlib-ftp") as server:
-        for _ in range(2):
-            run(connected(server))
-    warnings = [r for r in caplog.records if "clear text" in r.getMessage()]
-    assert len(warnings) == 2
-    assert "127.0.0.1" in warnings[0].getMessage()
-
-
 @pytest.mark.parametrize("kind", ["pyftpdlib-ftps", "vsftpd-ftps", "asyncssh-sftp", "sshd-sftp"])
 def test_stalled_transfer_times_out_as_retryable(
     kind: str, start_server: ServerFactory, tmp_path: Path

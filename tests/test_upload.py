@@ -31,7 +31,8 @@ from tests.support.files import make_batch, sha
 from tests.support.secrets_scan import files_under, find_secret
 
 RESULT_KEYS = {
-    "file", "account", "remote_path", "status", "bytes", "size", "resumed_from", "attempts", "error",
+    "file", "account", "remote_path", "status", "bytes", "size", "resumed_from", "attempts",
+    "error",
 }  # fmt: skip
 
 
@@ -378,3 +379,18 @@ def test_progress_bars_on_a_terminal(cli: Cli, tmp_path: Path, start_server: Ser
     assert re.search(r"\d+\.\d (KiB|MiB)/s", screen)  # speed, from the library's accounting
     assert re.search(r"\dm \d\ds", screen)  # ETA
     assert "━" in screen
+
+
+def test_plain_ftp_is_warned_about_once_per_account_and_run(
+    cli: Cli, tmp_path: Path, start_server: ServerFactory
+) -> None:
+    make_batch(tmp_path / "batch", [50_000] * 6)
+    with start_server("pyftpdlib-ftp") as server:
+        cli.ok("init")
+        add_account(cli, server, name="plain")
+        result = cli.ok(
+            "upload", "--skip-checks", str(tmp_path / "batch"), "--to", "plain",
+            "--connections", "3", "--no-progress",
+        )  # fmt: skip
+    assert result.stderr.count("clear text") == 1, result.stderr
+    assert "account plain uses plain FTP" in result.stderr and "127.0.0.1" in result.stderr

@@ -16,7 +16,7 @@ from stockup.text import human_bytes, human_duration
 from stockup.web.uploads import Staging, relative_upload_path
 from tests.servers.fixtures import ServerFactory
 from tests.support.cli import Cli
-from tests.support.files import sha
+from tests.support.files import make_file, sha
 from tests.support.ui import create_vault_and_account, running_ui, start_upload, wait_for
 
 
@@ -124,3 +124,71 @@ def test_ctrl_c_stops_the_server_and_the_cli_resumes_its_upload(
         assert json.loads(result.stdout)["summary"]["failed"] == 0
     for sample in samples:
         assert sha(sftp.upload_root / sample.name) == sha(sample)
+
+
+def test_a_cancelled_sftp_upload_resumes_on_retry(
+    cli: Cli, start_server: ServerFactory, tmp_path: Path
+) -> None:
+    """Cancel in the page, then Retry: the partial file is continued, not sent
+    again from zero, and history says where it resumed."""
+    (tmp_path / "clips").mkdir()
+    big = make_file(tmp_path / "clips" / "big.jpg", 24_000_000)
+    with start_server("asyncssh-sftp") as sftp, running_ui(cli) as ui:
+        create_vault_and_account(ui, sftp)
+        chosen = ui.post("/upload", {"local_paths": str(tmp_path / "clips"), "account": "shop",
+                                     "limit_rate": "6M"})  # fmt: skip
+        started = ui.post(chosen.headers["location"] + "/start", {"skip_checks": "on"})
+        run = started.headers["location"]
+        wait_for(lambda: percent(ui.get(run).body) >= 60, "most of the file to be sent")
+        assert ui.post(f"{run}/cancel", {}).status == 303
+        wait_for(lambda: "Cancelled" in ui.get(run).body, "the cancel", timeout=20)
+        page = ui.get(run).body
+        not_sent = page.split("Not sent")[1]
+        assert "big.jpg" in not_sent and "cancelled" in not_sent
+        assert "0 B/s" in page and "ETA --" in page  # nothing moves any more
+        again = ui.post(f"{run}/retry", {}).headers["location"]
+        wait_for(lambda: "Finished:" in ui.get(again).body, "the retry to finish")
+        history = ui.get("/history?status=uploaded").body
+    assert sha(sftp.upload_root / "big.jpg") == sha(big)
+    resumed = re.search(r'<td class="num">([\d,]+)</td><td class="num">24,000,000</td>'
+                        r'<td class="num">([\d,]+)</td>', history)  # fmt: skip
+    assert resumed is not None, history
+    sent, offset = (int(g.replace(",", "")) for g in resumed.groups())
+    assert offset >= 8 * 1024 * 1024 and sent == 24_000_000 - offset
+
+
+def test_the_upload_form_keeps_what_was_typed_and_names_every_bad_path(
+    cli: Cli, start_server: ServerFactory, tmp_path: Path
+) -> None:
+    with start_server("asyncssh-sftp") as sftp, running_ui(cli) as ui:
+        create_vault_and_account(ui, sftp)
+        create_vault_and_account(ui, sftp, name="other", unlock=False)
+        typed = f"{tmp_path}/nope-one\n{tmp_path}/nope-two"
+        page = ui.post("/upload", {"local_paths": typed, "account": "shop", "attempts": "2"})
+        assert page.status == 400
+        assert "nope-one" in page.body.split("alert-error")[1].split("</div>")[0]
+        assert "nope-two" in page.body.split("alert-error")[1].split("</div>")[0]
+        assert f"{tmp_path}/nope-two</textarea>" in page.body
+        assert re.search(r'id="account-shop"[^>]*checked', page.body)
+        assert not re.search(r'id="account-other"[^>]*checked', page.body)
+        assert 'name="attempts" value="2"' in page.body
+
+
+def test_an_account_is_edited_in_its_form(
+    cli: Cli, start_server: ServerFactory, tmp_path: Path
+) -> None:
+    with start_server("asyncssh-sftp") as sftp, running_ui(cli) as ui:
+        create_vault_and_account(ui, sftp)
+        form = ui.get("/accounts/shop/edit")
+        assert form.status == 200 and 'name="remote_dir" value="upload"' in form.body
+        fields = {
+            "host": sftp.info.host, "port": str(sftp.info.port), "protocol": "sftp",
+            "remote_dir": "elsewhere", "connections": "2",
+        }  # fmt: skip
+        assert ui.post("/accounts/shop/edit", fields).status == 303
+        moved = ui.post("/accounts/shop/edit", {**fields, "port": "2222"})
+        assert moved.status == 400 and "give the username and the password" in moved.body
+        assert "--" not in moved.body.split("alert-error")[1].split("</div>")[0]
+    shown = json.loads(cli.ok("account", "show", "shop", "--json").stdout)
+    assert shown["remote_dir"] == "elsewhere" and shown["connections"] == 2
+    assert shown["port"] == sftp.info.port

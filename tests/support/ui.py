@@ -119,10 +119,13 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> N
         time.sleep(0.1)
 
 
-def create_vault_and_account(ui: UiServer, server: Running, **account: str) -> None:
+def create_vault_and_account(
+    ui: UiServer, server: Running, *, unlock: bool = True, **account: str
+) -> None:
     """Over HTTP, as the forms would: a new vault, then one account on ``server``."""
-    ui.login()
-    assert ui.post("/unlock", {"passphrase": PASSPHRASE, "confirm": PASSPHRASE}).status == 303
+    if unlock:
+        ui.login()
+        assert ui.post("/unlock", {"passphrase": PASSPHRASE, "confirm": PASSPHRASE}).status == 303
     fields = {
         "name": "shop",
         "agency": "custom",

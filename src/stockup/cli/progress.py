@@ -26,7 +26,7 @@ from stockup.text import human_bytes, human_duration
 def describe(result: FileResult) -> str:
     """One line for a finished or decided file: status, file, where, reason."""
     where = f"{result.account}:{result.remote_path}" if result.remote_path else result.account
-    line = f"{result.status:9} {result.file} -> {where}"
+    line = f"{result.status:8} {result.file} -> {where}"
     if result.status == Status.UPLOADED:
         resumed = f", resumed at {result.resumed_from:,}" if result.resumed_from else ""
         line += f" ({result.bytes:,} bytes sent{resumed}, {result.attempts} attempt(s))"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ftplib
-import logging
 import socket
 import ssl
 import time
@@ -44,7 +43,6 @@ from stockup.transports.base import (
     split_remote,
 )
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 BLOCK_SIZE = 256 * 1024
 
@@ -225,12 +223,8 @@ class FtpTransport(Transport):
     # -- connect ------------------------------------------------------------
 
     async def connect(self) -> ConnectionInfo:
-        if self.endpoint.protocol == "ftp":
-            log.warning(
-                "plain FTP: the password for %s goes to %s in clear text",
-                self.endpoint.account,
-                self.endpoint.host,
-            )
+        # Plain FTP's warning is the front ends' to give, once per account and
+        # run (stockup.session), not once per connection.
         info = await self._run(self._connect)
         self._keepalive_task = asyncio.create_task(self._keep_alive())
         return info

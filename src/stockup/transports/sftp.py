@@ -192,7 +192,8 @@ class SftpTransport(Transport):
             )
         return HostKeyUnknown(
             f"the host key of {self._where()} is not known yet: {fingerprint}. Check it with "
-            f"the agency, then trust it with `stockup account test {name} --trust-host-key`",
+            f"the agency, then trust it by testing account {name} (Test on the Accounts page, "
+            f"or `stockup account test {name} --trust-host-key`)",
             fingerprint,
         )
 

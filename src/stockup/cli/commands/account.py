@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
+from dataclasses import fields
+from typing import Any, TypeVar
 
 from stockup.catalogue import get_agency
 from stockup.cli import output
@@ -19,6 +20,8 @@ from stockup.errors import HostKeyUnknown
 from stockup.store import AccountChanges, AccountOptions, build_account, edit_account
 from stockup.transfer import check_account
 from stockup.transports import PROTOCOLS
+
+T = TypeVar("T")
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -39,9 +42,14 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     add.add_argument("--ca-file", metavar="PEM", help="trust this CA for FTPS (private servers)")
     add.add_argument("--pin-sha256", metavar="HEX", help="accept only this certificate (SHA-256)")
     add.add_argument("--connections", type=int, help="parallel connections for this account")
-    add.add_argument("--active", action="store_true", help="FTP active mode (default passive)")
     add.add_argument(
-        "--no-rename", action="store_true", help="write in place: for servers that forbid rename"
+        "--active", action="store_false", dest="passive", help="FTP active mode (default passive)"
+    )
+    add.add_argument(
+        "--no-rename",
+        action="store_false",
+        dest="rename",
+        help="write in place: for servers that forbid rename",
     )
     add.add_argument("--login", choices=("password", "key", "agent"), default="password")
     add.add_argument("--key-file", help="SSH private key for --login key")
@@ -111,22 +119,13 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     remove.set_defaults(handler=run_remove)
 
 
+def _settings(cls: type[T], args: argparse.Namespace) -> T:
+    """``cls`` (AccountOptions, AccountChanges) filled from the options of the same names."""
+    return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})  # type: ignore[arg-type]
+
+
 def run_add(args: argparse.Namespace) -> int:
-    options = AccountOptions(
-        agency=args.agency,
-        host=args.host,
-        port=args.port,
-        protocol=args.protocol,
-        remote_dir=args.remote_dir,
-        ca_file=args.ca_file,
-        pin_sha256=args.pin_sha256,
-        connections=args.connections,
-        allow_plaintext=args.allow_plaintext,
-        passive=not args.active,
-        rename=not args.no_rename,
-        login=args.login,
-        key_file=args.key_file,
-    )
+    options = _settings(AccountOptions, args)
     account = build_account(args.name, options)
     agency = get_agency(account.agency)
     if agency.credential == "separate" and sys.stdin.isatty():
@@ -142,20 +141,7 @@ def run_edit(args: argparse.Namespace) -> int:
     """The password is asked for again only when the server (protocol, host,
     port) changes: the vault binds it to the server it was saved for."""
     target = store()
-    changes = AccountChanges(
-        host=args.host,
-        port=args.port,
-        protocol=args.protocol,
-        remote_dir=args.remote_dir,
-        ca_file=args.ca_file,
-        pin_sha256=args.pin_sha256,
-        connections=args.connections,
-        allow_plaintext=args.allow_plaintext,
-        passive=args.passive,
-        rename=args.rename,
-        login=args.login,
-        key_file=args.key_file,
-    )
+    changes = _settings(AccountChanges, args)
     old = target.config().get(args.name)
     new = edit_account(old, changes)
     plaintext_warning(new)

@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
 
         output.info("[7/7] History, and the files on the servers checked byte for byte")
         with contextlib.closing(Journal(store.paths.journal_file)) as journal:
-            for row in journal.history(limit=4):
+            for row in journal.history(limit=4, status="uploaded"):
                 output.info(
                     f"      {row['at']} {row['account']:10} {row['status']:8} {row['remote_path']}"
                 )

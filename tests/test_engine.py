@@ -1,0 +1,260 @@
+"""The engine's rules over an in-memory transport: retries, which errors stop
+an account, vector/preview order, cancel and resume offsets, accounting. No
+sockets, no sleeps: the whole file runs in a couple of seconds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stockup.accounting import (
+    Accounting,
+    AccountStopped,
+    Event,
+    TransferPosition,
+    TransferProgress,
+    TransferStarted,
+)
+from stockup.config import Account
+from stockup.credentials import Credentials
+from stockup.engine import UploadEngine
+from stockup.errors import (
+    AuthenticationFailed,
+    ConnectFailed,
+    ConnectionLost,
+    PermissionDenied,
+    QuotaExceeded,
+)
+from stockup.journal import Journal
+from stockup.planning import Plan, plan_upload
+from stockup.results import FileResult, Status, Summary
+from stockup.secret import Secret
+from tests.support.files import make_file
+from tests.support.memory import MemoryServer, factory
+
+
+def account(name: str, **settings: object) -> Account:
+    return Account(
+        name=name, agency="custom", protocol="sftp", host=f"{name}.test", port=22,
+        remote_dir="in", **settings,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+class Rig:
+    """Accounts on in-memory servers, one journal, and every event heard."""
+
+    def __init__(self, tmp_path: Path, *names: str) -> None:
+        self.folder = tmp_path / "art"
+        self.folder.mkdir()
+        self.journal = Journal(tmp_path / "journal.sqlite3")
+        self.accounts = [account(name) for name in names]
+        self.servers = {name: MemoryServer() for name in names}
+        self.events: list[Event] = []
+        self.accounting = Accounting(list(names), [self.events.append])
+
+    def file(self, name: str, size: int, seed: int = 0) -> Path:
+        return make_file(self.folder / name, size, seed=seed)
+
+    def plan(self, accounts: list[Account] | None = None) -> Plan:
+        return plan_upload([self.folder], accounts or self.accounts, self.journal, skip_checks=True)
+
+    def engine(self, attempts: int = 3, connections: int | None = None) -> UploadEngine:
+        self.events.clear()
+        self.accounting = Accounting([a.name for a in self.accounts], [self.events.append])
+        return UploadEngine(
+            self.journal,
+            self.accounting,
+            factory(self.servers),
+            attempts=attempts,
+            retry_delay=0.0,
+            connections=connections,
+        )
+
+    def credentials(self) -> dict[str, Credentials]:
+        return {a.name: Credentials("user", Secret("pw")) for a in self.accounts}
+
+    def run(self, attempts: int = 3, connections: int | None = None) -> Summary:
+        plan = self.plan()
+        try:
+            engine = self.engine(attempts, connections)
+            return Summary(asyncio.run(engine.run(plan, self.credentials())))
+        finally:
+            plan.close()
+
+    def by_file(self, summary: Summary, account: str) -> dict[str, FileResult]:
+        return {Path(r.file).name: r for r in summary.results if r.account == account}
+
+    def landed(self, name: str) -> dict[str, bytes]:
+        return self.servers[name].final_files()
+
+    def close(self) -> None:
+        self.journal.close()
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    made = Rig(tmp_path, "one", "two")
+    yield made
+    made.close()
+
+
+def test_every_file_reaches_every_account(rig: Rig) -> None:
+    files = [rig.file(f"f{i}.jpg", size, seed=i) for i, size in enumerate([300_000, 10, 0, 90_000])]
+    summary = rig.run(connections=2)
+    assert summary.count(Status.UPLOADED) == 8 and summary.ok
+    for name in ("one", "two"):
+        assert rig.landed(name) == {f.name: f.read_bytes() for f in files}
+        assert rig.servers[name].most_open <= 2
+    snapshot = rig.accounting.snapshot()
+    assert snapshot.overall.done == snapshot.overall.total == 2 * 390_010
+    assert not snapshot.running and snapshot.overall.speed == 0 and snapshot.overall.eta is None
+
+    again = rig.run()
+    assert again.count(Status.SKIPPED) == 8 and again.bytes_sent == 0
+
+
+def test_a_file_that_keeps_failing_fails_alone(rig: Rig) -> None:
+    """The rule that was wrong: once its attempts are spent, a retryable
+    failure is that file's, and the account goes on with the others."""
+    rig.file("bad.jpg", 200_000)
+    rig.file("good1.jpg", 100_000, seed=1)
+    rig.file("good2.jpg", 50_000, seed=2)
+    lost = ConnectionLost("data connection reset")
+    rig.servers["one"].fail("upload", lost, name="bad.jpg", times=-1, after_bytes=1000)
+    summary = rig.run(attempts=3, connections=1)
+    one = rig.by_file(summary, "one")
+    assert one["bad.jpg"].status == Status.FAILED and one["bad.jpg"].attempts == 3
+    assert "data connection reset" in (one["bad.jpg"].error or "")
+    assert one["good1.jpg"].status == one["good2.jpg"].status == Status.UPLOADED
+    assert not [e for e in rig.events if isinstance(e, AccountStopped)]
+    assert set(rig.landed("one")) == {"good1.jpg", "good2.jpg"}
+    assert set(rig.landed("two")) == {"bad.jpg", "good1.jpg", "good2.jpg"}
+
+
+@pytest.mark.parametrize(
+    "operation,error,reason",
+    [
+        ("connect", AuthenticationFailed("login failed for user 'u'"), "login failed"),
+        ("upload", QuotaExceeded("552 quota exceeded"), "quota exceeded"),
+        ("connect", ConnectFailed("connection refused"), "connection refused"),
+    ],
+    ids=["login", "quota", "unreachable"],
+)
+def test_account_level_errors_stop_that_account_alone(
+    rig: Rig, operation: str, error: Exception, reason: str
+) -> None:
+    for i in range(5):
+        rig.file(f"f{i}.jpg", 20_000 * (i + 1), seed=i)
+    rig.servers["one"].fail(operation, error, times=-1)  # type: ignore[arg-type]
+    summary = rig.run(attempts=3, connections=1)
+    stopped = [e for e in rig.events if isinstance(e, AccountStopped)]
+    assert [e.account for e in stopped] == ["one"] and reason in stopped[0].reason
+    one = rig.by_file(summary, "one")
+    assert all(r.status == Status.FAILED for r in one.values()) and len(one) == 5
+    # Stopping means not trying every file: at most one file's attempts were spent.
+    assert rig.servers["one"].log.count(("connect", "")) <= 3
+    assert len(rig.landed("two")) == 5
+
+
+def test_a_final_error_fails_the_file_at_once(rig: Rig) -> None:
+    rig.file("locked.jpg", 10_000)
+    rig.file("fine.jpg", 10_000, seed=1)
+    rig.servers["one"].fail("upload", PermissionDenied("553 not allowed"), name="locked.jpg")
+    one = rig.by_file(rig.run(), "one")
+    assert one["locked.jpg"].status == Status.FAILED and one["locked.jpg"].attempts == 1
+    assert one["fine.jpg"].status == Status.UPLOADED
+
+
+def test_a_broken_transfer_resumes_where_it_broke(rig: Rig) -> None:
+    big = rig.file("big.jpg", 1_000_000)
+    rig.servers["one"].fail("upload", ConnectionLost("reset"), name="big.jpg", after_bytes=400_000)
+    one = rig.by_file(rig.run(), "one")["big.jpg"]
+    assert one.status == Status.UPLOADED and one.attempts == 2
+    assert one.bytes == 1_000_000  # 400,000 before the break, 600,000 after
+    positions = [e.offset for e in rig.events if isinstance(e, TransferPosition)]
+    assert 400_000 in positions
+    assert rig.landed("one")["big.jpg"] == big.read_bytes()
+
+
+def test_vector_then_its_preview_and_never_the_preview_alone(rig: Rig) -> None:
+    (rig.folder / "wave.eps").write_text("%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n")
+    rig.file("wave.jpg", 30_000)
+    rig.file("photo.jpg", 500_000, seed=3)
+    rig.servers["two"].fail("upload", PermissionDenied("553 no vectors"), name="wave.eps")
+    summary = rig.run(connections=1)
+    uploads = [path for op, path in rig.servers["one"].log if op == "upload"]
+    assert (
+        uploads.index("in/.wave.jpg.stockup-part") == uploads.index("in/.wave.eps.stockup-part") + 1
+    )
+    two = rig.by_file(summary, "two")
+    assert two["wave.eps"].status == Status.FAILED
+    assert two["wave.jpg"].status == Status.FAILED
+    assert "not sent: wave.eps was not uploaded" in (two["wave.jpg"].error or "")
+    assert "in/.wave.jpg.stockup-part" not in [p for _, p in rig.servers["two"].log]
+    assert two["photo.jpg"].status == Status.UPLOADED
+
+
+def test_cancel_records_what_was_not_sent_and_the_next_run_resumes(rig: Rig) -> None:
+    rig.accounts = rig.accounts[:1]
+    big = rig.file("big.jpg", 2_000_000)
+    rig.file("small.jpg", 1000, seed=1)
+    rig.servers["one"].fail("upload", None, name="big.jpg", after_bytes=700_000)  # stalls
+
+    async def cancel_when_stalled() -> list[FileResult]:
+        plan = rig.plan()
+        engine = rig.engine(connections=1)
+        task = asyncio.create_task(engine.run(plan, rig.credentials()))
+        while (
+            rig.servers["one"].files.get("in/.big.jpg.stockup-part", b"")
+            != big.read_bytes()[:700_000]
+        ):
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        plan.close()
+        return engine.results
+
+    results = asyncio.run(cancel_when_stalled())
+    assert {Path(r.file).name: r.status for r in results} == {
+        "big.jpg": Status.CANCELLED,
+        "small.jpg": Status.CANCELLED,
+    }
+    assert rig.accounting.snapshot().overall.speed == 0
+
+    summary = rig.run(connections=1)
+    resumed = rig.by_file(summary, "one")["big.jpg"]
+    assert resumed.status == Status.UPLOADED
+    assert resumed.resumed_from == 700_000 and resumed.bytes == 1_300_000
+    started = [e for e in rig.events if isinstance(e, TransferStarted)]
+    assert started and rig.accounting.snapshot().overall.done == 2_001_000
+    assert rig.landed("one")["big.jpg"] == big.read_bytes()
+    row = rig.journal.history(run=None, limit=1, text="big.jpg")[0]
+    assert (row["size"], row["bytes"], row["resumed_from"]) == (2_000_000, 1_300_000, 700_000)
+
+
+def test_progress_counts_resumed_bytes_as_done(rig: Rig) -> None:
+    """A bar starts at what the server already holds, and ends at the size."""
+    rig.accounts = rig.accounts[:1]
+    local = rig.file("part.jpg", 500_000)
+    digest = rig.journal.sha256(local)
+    rig.journal.start_attempt("one", "in/part.jpg", str(local), digest, 500_000)
+    rig.servers["one"].files["in/.part.jpg.stockup-part"] = bytearray(local.read_bytes()[:300_000])
+    seen: list[int] = []
+    engine = rig.engine()
+    rig.accounting.listeners.append(
+        lambda event: (
+            seen.append(rig.accounting.snapshot().overall.done)
+            if isinstance(event, TransferProgress)
+            else None
+        )
+    )
+    plan = rig.plan()
+    results = asyncio.run(engine.run(plan, rig.credentials()))
+    plan.close()
+    assert results[0].resumed_from == 300_000 and results[0].bytes == 200_000
+    assert seen[0] == 300_000 + 64 * 1024 and seen[-1] == 500_000
+    assert rig.landed("one")["part.jpg"] == local.read_bytes()
