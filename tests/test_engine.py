@@ -258,3 +258,17 @@ def test_progress_counts_resumed_bytes_as_done(rig: Rig) -> None:
     assert results[0].resumed_from == 300_000 and results[0].bytes == 200_000
     assert seen[0] == 300_000 + 64 * 1024 and seen[-1] == 500_000
     assert rig.landed("one")["part.jpg"] == local.read_bytes()
+
+
+def test_an_unexpected_error_fails_its_file_not_the_run(rig: Rig) -> None:
+    """A bug met while sending one file (here a transport raising something
+    no transport should) is that file's failure; every other file still goes."""
+    rig.file("odd.jpg", 10_000)
+    rig.file("fine.jpg", 10_000, seed=1)
+    rig.servers["one"].fail("rename", RuntimeError("a bug"), name="odd.jpg")  # type: ignore[arg-type]
+    summary = rig.run()
+    one = rig.by_file(summary, "one")
+    assert one["odd.jpg"].status == Status.FAILED
+    assert one["odd.jpg"].error == "internal error (RuntimeError): a bug"
+    assert one["fine.jpg"].status == Status.UPLOADED
+    assert len(rig.landed("two")) == 2

@@ -18,6 +18,7 @@ resumes where it stopped.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import uuid
 from collections import deque
@@ -53,6 +54,7 @@ from stockup.results import FileResult, Status
 from stockup.transfer import send_file
 from stockup.transports.base import Transport
 
+log = logging.getLogger(__name__)
 DEFAULT_CONNECTIONS = 4
 HASH_THREADS = 2
 MAX_BACKOFF_SECONDS = 30.0
@@ -240,6 +242,11 @@ class UploadEngine:
                 return self._fail(job, outcome(Status.FAILED, attempt, str(exc)))
             except OSError as exc:  # the local file: unreadable, vanished
                 error = f"{art.label}: {exc.strerror or exc}"
+                return self._fail(job, outcome(Status.FAILED, attempt, error))
+            except Exception as exc:  # a bug: this file fails, the run goes on
+                await _close(connection)
+                log.exception("sending %s to %s failed", art.label, account.name)
+                error = f"internal error ({type(exc).__name__}): {exc}"
                 return self._fail(job, outcome(Status.FAILED, attempt, error))
             self.journal.finish(account.name, job.remote_path, Status.UPLOADED, None)
             return outcome(Status.UPLOADED, attempt)

@@ -32,9 +32,21 @@ def build_zip(vector: Path, preview: Path, workdir: Path) -> Path:
     return target
 
 
+NAME_WITH_CONTROLS = (
+    "the file name has a line break or another control character, which no server can "
+    "take safely; rename the file, or upload with safe names"
+)
+
+
+def has_control_characters(name: str) -> bool:
+    return any(unicodedata.category(c) == "Cc" for c in name)
+
+
 def safe_name(name: str, pattern: str | None) -> str:
     """``name`` made to match ``pattern``: accents dropped, other characters
-    replaced. Deterministic, so a vector and its preview keep one stem."""
+    replaced; control characters (a newline) are always replaced.
+    Deterministic, so a vector and its preview keep one stem."""
+    name = "".join("_" if unicodedata.category(c) == "Cc" else c for c in name)
     if not pattern or re.match(pattern, name):
         return name
     stem, dot, suffix = name.rpartition(".")

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from stockup.catalogue import get_agency
 from stockup.checks import Batch
+from stockup.collect import collect_files
 from stockup.config import Account
 from stockup.errors import UsageError
 from stockup.journal import Journal
-from stockup.packaging import build_zip, safe_name
+from stockup.packaging import NAME_WITH_CONTROLS, build_zip, has_control_characters, safe_name
 from stockup.results import FileResult, Status
 from stockup.transports.base import join_remote
 
@@ -89,6 +90,8 @@ class Plan:
     """Heads of chains: a vector's preview hangs off its vector's job."""
     decided: list[FileResult] = field(default_factory=list)
     """Results decided before sending: skipped, or rejected by the checks."""
+    notes: list[str] = field(default_factory=list)
+    """What was left out before planning (links, pipes, devices), one line each."""
     workdir: Path | None = None
     """Where ZIPs built for this run live; removed by :meth:`close`."""
 
@@ -107,30 +110,6 @@ class Plan:
     def close(self) -> None:
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-def collect_files(paths: Iterable[Path]) -> list[Path]:
-    """Files named, and files in folders named (walked; hidden names skipped).
-    Broken links are kept, so that the checks report them. Every path that
-    does not exist is named in one error."""
-    found: list[Path] = []
-    missing: list[str] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(
-                p
-                for p in sorted(path.rglob("*"))
-                if (p.is_file() or p.is_symlink())
-                and not p.is_dir()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-        elif path.is_file() or path.is_symlink():
-            found.append(path)
-        else:
-            missing.append(str(path))
-    if missing:
-        raise UsageError(f"no such file or folder: {', '.join(missing)}")
-    return [p.absolute() for p in found]
 
 
 def labeller(labels: Mapping[Path, str]) -> Callable[[Path], str]:
@@ -163,13 +142,15 @@ def plan_upload(
     force: bool = False,
     skip_checks: bool = False,
     safe_names: bool = False,
+    follow_links: bool = False,
     labels: Mapping[Path, str] | None = None,
 ) -> Plan:
     """What goes where. Call :meth:`Plan.close` when done."""
-    batch = Batch(collect_files(paths))
-    if not batch.files:
+    collected = collect_files(paths, follow_links=follow_links)
+    if not collected.files:
         raise UsageError("no files to upload in the paths given")
-    plan = Plan()
+    batch = Batch(collected.files)
+    plan = Plan(notes=collected.notes())
     planner = _Planner(plan, batch, journal, labeller(labels or {}), itertools.count(1))
     for account in accounts:
         planner.plan_account(account, force=force, skip_checks=skip_checks, safe_names=safe_names)
@@ -219,6 +200,9 @@ class _Planner:
             name = local.name
             if safe_names:
                 name = safe_name(name, agency.rules.get("filename_pattern"))
+            if has_control_characters(name):
+                decide(path, Status.REJECTED, NAME_WITH_CONTROLS)
+                continue
             remote = join_remote(remote_dir, name)
             if remote in seen:
                 decide(path, Status.SKIPPED, f"same remote name as {seen[remote]}", remote)

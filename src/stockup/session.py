@@ -53,6 +53,8 @@ class UploadSettings:
     force: bool = False
     skip_checks: bool = False
     safe_names: bool = False
+    follow_links: bool = False
+    """Take links to files outside the folders given."""
 
     def __post_init__(self) -> None:
         if self.connections is not None and not 1 <= self.connections <= MAX_CONNECTIONS:
@@ -136,6 +138,7 @@ class UploadSession:
             force=settings.force,
             skip_checks=settings.skip_checks,
             safe_names=settings.safe_names,
+            follow_links=settings.follow_links,
             labels=dict(request.labels),
         )
 
@@ -156,6 +159,8 @@ class UploadSession:
         with contextlib.closing(Journal(self.store.paths.journal_file)) as journal:
             plan = await asyncio.to_thread(self._plan, journal)
             try:
+                for note in plan.notes:
+                    self.accounting(Notice("", note))
                 for account in self.accounts:
                     if account.cleartext_warning:
                         self.accounting(Notice(account.name, account.cleartext_warning))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 
 BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
@@ -21,3 +22,16 @@ def human_duration(seconds: float | None) -> str:
     minutes, secs = divmod(seconds, 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+
+
+def printable(text: str, *, newlines: bool = False) -> str:
+    """``text`` with every control character shown as an escape (``\\n``,
+    ``\\x1b``): file names and server replies are data, and a raw escape
+    sequence in one could rewrite what the terminal shows. ``newlines`` keeps
+    line breaks that stockup itself put between lines."""
+    return "".join(
+        c
+        if unicodedata.category(c) != "Cc" or (newlines and c == "\n")
+        else c.encode("unicode_escape").decode("ascii")
+        for c in text
+    )

@@ -9,6 +9,7 @@ verified. Retrying is the engine's job, not this module's.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from stockup.transports.base import (
 )
 
 PART_SUFFIX = ".stockup-part"
+MAX_NAME_BYTES = 255
 
 
 class VerificationFailed(ConnectionLost):
@@ -42,7 +44,15 @@ def safe_offset(remote_size: int | None, alignment: int) -> int:
 
 
 def part_name(name: str) -> str:
-    return f".{name}{PART_SUFFIX}"
+    """The temporary name beside ``name``. Names are limited to 255 bytes on
+    most file systems and servers, so a name too long for ``.NAME.stockup-part``
+    gets a digest of itself instead: the same every run, so resuming still
+    finds it."""
+    part = f".{name}{PART_SUFFIX}"
+    if len(part.encode("utf-8")) <= MAX_NAME_BYTES:
+        return part
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
+    return f".{digest}{PART_SUFFIX}"
 
 
 async def send_file(

@@ -143,6 +143,7 @@ def start_server(request: pytest.FixtureRequest, tmp_path: Path, certs: Certs) -
         cert: Issued | None = None,
         quota_full: bool = False,
         trust_host_key: bool = True,
+        behaviour: tuple[type[Any], ...] = (),
     ) -> Iterator[Running]:
         cert = cert or certs.good
         serial = next(counter)
@@ -158,6 +159,7 @@ def start_server(request: pytest.FixtureRequest, tmp_path: Path, certs: Certs) -
                         tls=tls,
                         quota_full=quota_full,
                         passive_ports=ports,
+                        behaviour=behaviour,
                     )
                 )
             elif kind == "asyncssh-sftp":

@@ -9,6 +9,7 @@ from typing import Any
 
 from stockup.catalogue import Agency
 from stockup.checks.facts import RASTER, VECTOR, FileFacts
+from stockup.packaging import NAME_WITH_CONTROLS, has_control_characters
 
 LEVELS = ("ok", "warning", "error")
 
@@ -36,6 +37,8 @@ def evaluate(
 ) -> list[Finding]:
     """Every finding for one file at one agency; [] means ok. ``check_name``
     is off when the file will be uploaded under a safe name."""
+    if check_name and has_control_characters(facts.path.name):
+        return [Finding("error", NAME_WITH_CONTROLS)]
     if facts.error:
         return [Finding("error", facts.error)]
     rules: dict[str, Any] = agency.rules

@@ -1,4 +1,9 @@
-"""Console helpers: results to stdout, diagnostics to stderr, secrets redacted."""
+"""Console helpers: results to stdout, diagnostics to stderr, secrets redacted.
+
+Everything printed here is data to rich, never markup: a file name or a
+server reply containing ``[/]`` or ``[link=...]`` prints as itself, and
+control characters print as escapes (:func:`stockup.text.printable`).
+"""
 
 from __future__ import annotations
 
@@ -8,23 +13,30 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from stockup.secret import redact
+from stockup.text import printable
 
 stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def plain(message: str, *, newlines: bool = False) -> str:
+    """What may reach the terminal of a message: redacted, control characters escaped."""
+    return printable(redact(message), newlines=newlines)
+
+
 def error(message: str) -> None:
-    stderr.print(f"stockup: error: {redact(message)}", markup=False)
+    stderr.print(f"stockup: error: {plain(message)}", markup=False)
 
 
 def warning(message: str) -> None:
-    stderr.print(f"[bold yellow]warning:[/] {redact(message)}")
+    stderr.print(Text.assemble(("warning:", "bold yellow"), " ", plain(message)))
 
 
 def info(message: str) -> None:
-    stdout.print(redact(message), markup=False)
+    stdout.print(plain(message), markup=False)
 
 
 def print_json(data: Any) -> None:
@@ -36,5 +48,5 @@ def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
     for column in columns:
         grid.add_column(column)
     for row in rows:
-        grid.add_row(*(redact(cell) for cell in row))
+        grid.add_row(*(Text(plain(cell, newlines=True)) for cell in row))
     stdout.print(grid)

@@ -53,7 +53,7 @@ class PlainRenderer:
                 self._say(f"account {account} stopped: {reason}")
 
     def _say(self, line: str) -> None:
-        self.console.print(redact(line), markup=False, highlight=False)
+        self.console.print(output.plain(line), markup=False, highlight=False)
 
 
 def _speed(totals: Totals) -> str:
@@ -89,18 +89,20 @@ class RichRenderer:
             case Notice(message=message):
                 output.warning(message)
             case TransferStarted(job=job):
-                self.files[job.id] = self._task(f"    {job.account.name}: {job.name}")
+                self.files[job.id] = self._task(output.plain(f"    {job.account.name}: {job.name}"))
             case TransferFinished(job=job, result=result):
                 if job is not None and job.id in self.files:
                     self.progress.remove_task(self.files.pop(job.id))
                 if result.status != Status.UPLOADED:
                     style = "red" if result.status in (Status.FAILED, Status.REJECTED) else None
                     self.progress.console.print(
-                        describe(result), markup=False, highlight=False, style=style
+                        output.plain(describe(result)), markup=False, highlight=False, style=style
                     )
             case AccountStopped(account=account, reason=reason):
                 self.progress.console.print(
-                    redact(f"account {account} stopped: {reason}"), markup=False, style="bold red"
+                    output.plain(f"account {account} stopped: {reason}"),
+                    markup=False,
+                    style="bold red",
                 )
             case RunFinished():
                 if self.tasks:

@@ -60,12 +60,14 @@ def pyftpd(
     tls: tuple[Path, Path] | None = None,
     quota_full: bool = False,
     passive_ports: range | None = None,
+    behaviour: tuple[type[Any], ...] = (),
 ) -> Iterator[ServerInfo]:
+    """``behaviour``: handler mixins that change what the server does (tests)."""
     root.mkdir(parents=True, exist_ok=True)
     authorizer = DummyAuthorizer()
     authorizer.add_user(USER, PASSWORD, str(root), perm="elradfmwMT")
     base: type[Any] = TLS_FTPHandler if tls else FTPHandler
-    bases: tuple[type[Any], ...] = (QuotaHandlerMixin, base) if quota_full else (base,)
+    bases = (*behaviour, *((QuotaHandlerMixin,) if quota_full else ()), base)
     attrs: dict[str, Any] = {"authorizer": authorizer, "banner": "stockup test ftpd"}
     if passive_ports is not None:
         attrs["passive_ports"] = list(passive_ports)

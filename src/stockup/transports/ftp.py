@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 from stockup.credentials import Credentials
 from stockup.errors import (
     AuthenticationFailed,
-    CertificateError,
     ConnectFailed,
     ConnectionLost,
     NameNotResolved,
@@ -45,12 +44,52 @@ from stockup.transports.base import (
 
 T = TypeVar("T")
 BLOCK_SIZE = 256 * 1024
+MAX_REPLY_BYTES = 64 * 1024
+"""Longer than any real FTP reply (RFC 959 sets no limit; greetings and
+FEAT lists are a few hundred bytes)."""
+
+
+class ReplyRefused(ConnectionLost):
+    """A reply that never ends, or takes longer than the reply timeout in all:
+    anyone on the path can send one before TLS starts. Retryable: another
+    attempt may reach the real server; an account that never gets one stops."""
 
 
 class _FtpTweaks(ftplib.FTP):
     """Behaviour shared by plain FTP and FTPS clients."""
 
     _epsv_refused = False
+    reply_seconds: float = 60.0
+    """The most one reply, all its lines together, may take."""
+
+    def getmultiline(self) -> str:
+        # ftplib gathers a multi-line reply until its last line, however long
+        # it grows and however slowly it comes: an endless "220-" greeting
+        # filled gigabytes. Same parsing, with a size and a time bound.
+        deadline = time.monotonic() + self.reply_seconds
+        line = self.getline()
+        if line[3:4] == "-":
+            code = line[:3]
+            lines = [line]
+            size = len(line)
+            while True:
+                following = self.getline()
+                size += len(following) + 1
+                if size > MAX_REPLY_BYTES:
+                    raise ReplyRefused(
+                        f"the server's reply ran past {MAX_REPLY_BYTES // 1024} KiB without "
+                        "ending; refused"
+                    )
+                if time.monotonic() > deadline:
+                    raise ReplyRefused(
+                        f"the server's reply was still going after {self.reply_seconds:g} s; "
+                        "refused"
+                    )
+                lines.append(following)
+                if following[:3] == code and following[3:4] != "-":
+                    break
+            line = "\n".join(lines)
+        return line
 
     def makepasv(self) -> tuple[str, int]:
         # ftplib sends PASV on IPv4 and EPSV only on IPv6. EPSV first is what
@@ -103,7 +142,7 @@ class _ImplicitFTPS(_ExplicitFTPS):
         if timeout != -999:
             self.timeout = timeout
         raw = socket.create_connection((host, port), self.timeout)
-        self.af = raw.family
+        self.af = raw.family  # ftplib reads this when it opens data connections
         self.sock = self.context.wrap_socket(raw, server_hostname=host)
         self.file = self.sock.makefile("r", encoding=self.encoding)
         self.welcome = self.getresp()
@@ -190,6 +229,14 @@ class FtpTransport(Transport):
         self._busy += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+        except ValueError as exc:
+            # A reply ftplib cannot parse (not UTF-8, a number that is not one):
+            # the server's fault and this operation's failure, never the run's.
+            # The control connection's state is unknown after it: reconnect.
+            self._drop()
+            raise ServerError(
+                f"{self.endpoint.address}: the server sent a reply that makes no sense ({exc})"
+            ) from None
         finally:
             self._busy -= 1
             self._last_used = time.monotonic()
@@ -206,6 +253,13 @@ class FtpTransport(Transport):
                 await self.keepalive()
             except TransportError:
                 self._ftp = None
+
+    def _drop(self) -> None:
+        """Forget a control connection whose state is unknown; the next
+        operation reconnects (the engine retries)."""
+        client, self._ftp = self._ftp, None
+        if client is not None:
+            client.close()
 
     def _client(self) -> _PlainFTP | _ExplicitFTPS:
         if self._ftp is None:
@@ -237,6 +291,7 @@ class FtpTransport(Transport):
         else:
             cls = _ImplicitFTPS if endpoint.protocol == "ftps-implicit" else _ExplicitFTPS
             client = cls(context=tls.client_context(endpoint), timeout=timeouts.connect)
+        client.reply_seconds = timeouts.reply
         info = ConnectionInfo(endpoint.protocol, endpoint.host, endpoint.port)
         try:
             client.connect(endpoint.host, endpoint.port, timeout=timeouts.connect)
@@ -251,10 +306,10 @@ class FtpTransport(Transport):
         except ssl.SSLCertVerificationError as exc:
             client.close()
             raise tls.verification_error(endpoint, exc, self._peek_certificate()) from None
-        except CertificateError:
+        except TransportError:  # a bad certificate, a reply refused
             client.close()
             raise
-        except (ftplib.Error, OSError, EOFError) as exc:
+        except (ftplib.Error, OSError, EOFError, ValueError) as exc:
             client.close()
             raise os_error(exc, endpoint, "connect") from None
         try:
@@ -265,7 +320,10 @@ class FtpTransport(Transport):
                 f"{endpoint.host}: login failed for user {self.credentials.username!r} "
                 f"({str(exc).strip()})"
             ) from None
-        except (ftplib.Error, OSError, EOFError) as exc:
+        except TransportError:
+            client.close()
+            raise
+        except (ftplib.Error, OSError, EOFError, ValueError) as exc:
             client.close()
             raise os_error(exc, endpoint, "login") from None
         self._ftp = client
@@ -287,11 +345,12 @@ class FtpTransport(Transport):
                     (self.endpoint.host, self.endpoint.port), self._timeouts.connect
                 )
                 return tls.peek_certificate(sock, self.endpoint.host)
-            probe = ftplib.FTP(timeout=self._timeouts.connect)
+            probe = _PlainFTP(timeout=self._timeouts.connect)
+            probe.reply_seconds = self._timeouts.reply
             probe.connect(self.endpoint.host, self.endpoint.port)
             probe.sendcmd("AUTH TLS")
             return tls.peek_certificate(_control(probe), self.endpoint.host)
-        except (ftplib.Error, OSError, EOFError):
+        except (ftplib.Error, OSError, EOFError, ValueError, TransportError):
             return None
 
     # -- file operations ----------------------------------------------------

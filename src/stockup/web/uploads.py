@@ -24,11 +24,11 @@ from typing import BinaryIO
 from stockup.accounting import Event, RunStarted, Snapshot
 from stockup.catalogue import get_agency
 from stockup.checks import Verdict, check_files
+from stockup.collect import collect_files
 from stockup.config import Account
 from stockup.errors import StockupError, UsageError
 from stockup.passphrase import PassphraseSource
 from stockup.paths import ensure_private_dir
-from stockup.planning import collect_files
 from stockup.results import FileResult, Summary
 from stockup.secret import redact
 from stockup.session import UploadRequest, UploadSession
@@ -49,10 +49,13 @@ class Selection:
     files: list[Path]
     verdicts: list[Verdict]
     accounts: list[Account]
+    notes: list[str]
+    """What was left out (links outside the folders, pipes, devices)."""
 
     @property
     def warnings(self) -> list[str]:
-        return [a.cleartext_warning for a in self.accounts if a.cleartext_warning]
+        plain = [a.cleartext_warning for a in self.accounts if a.cleartext_warning]
+        return [*plain, *self.notes]
 
 
 def relative_upload_path(filename: str) -> Path | None:
@@ -156,12 +159,15 @@ class Uploads:
             raise UsageError("choose at least one account to upload to")
         config = self.store.config()
         accounts = [config.get(name) for name in request.accounts]
-        files = await asyncio.to_thread(collect_files, request.paths)
+        collected = await asyncio.to_thread(collect_files, request.paths)
+        files = collected.files
         if not files:
             raise UsageError("no files to upload in what was chosen")
         targets = [(a.name, get_agency(a.agency)) for a in accounts]
         verdicts = await asyncio.to_thread(check_files, files, targets)
-        selection = Selection(uuid.uuid4().hex[:12], request, files, verdicts, accounts)
+        selection = Selection(
+            uuid.uuid4().hex[:12], request, files, verdicts, accounts, collected.notes()
+        )
         self.selections[selection.id] = selection
         return selection
 

@@ -10,8 +10,8 @@ from stockup.catalogue import Agency, get_agency
 from stockup.checks import check_files
 from stockup.cli import output
 from stockup.cli.commands._shared import store
+from stockup.collect import collect_files
 from stockup.errors import ExitCode, UsageError
-from stockup.planning import collect_files
 
 LEVEL_STYLE = {"ok": "ok", "warning": "warning", "error": "ERROR"}
 
@@ -22,6 +22,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", metavar="NAME[,NAME...]", help="accounts (default: all)")
     parser.add_argument("--agency", metavar="ID[,ID...]", help="agencies, without accounts")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument(
+        "--follow-links", action="store_true", help="take links to files outside the folders"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -39,7 +42,10 @@ def _targets(args: argparse.Namespace) -> list[tuple[str, Agency]]:
 
 def run(args: argparse.Namespace) -> int:
     targets = _targets(args)
-    files = collect_files(args.paths)
+    collected = collect_files(args.paths, follow_links=args.follow_links)
+    for note in collected.notes():
+        output.warning(note)
+    files = collected.files
     if not files:
         raise UsageError("no files to check in the paths given")
     verdicts = check_files(files, targets)

@@ -55,6 +55,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     upload.add_argument(
         "--safe-names", action="store_true", help="rename to fit each agency's filename rule"
     )
+    upload.add_argument(
+        "--follow-links", action="store_true", help="take links to files outside the folders"
+    )
     upload.set_defaults(handler=run_upload)
 
     history = commands.add_parser("history", help="what went where, when, and the outcome")
@@ -141,9 +144,12 @@ def _print_plan(plan: Plan, as_json: bool) -> int:
                     for j in plan.all_jobs()
                 ],
                 "skip": [r.to_json() for r in plan.decided],
+                "notes": plan.notes,
             }
         )
         return 0
+    for note in plan.notes:
+        output.warning(note)
     for job in plan.all_jobs():
         note = " (resume)" if job.resume else ""
         output.info(f"send  {job.artwork.label} -> {job.account.name}:{job.remote_path}{note}")

@@ -1,0 +1,122 @@
+"""Hostile servers: a reply that makes no sense, or never ends, fails that
+file or that connection with a clear error, never the run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from stockup.errors import TransportError
+from stockup.transports.base import Timeouts
+from tests.servers.fixtures import Running, ServerFactory
+from tests.servers.hostile import endless_greeting, hostile_server
+from tests.support.accounts import add_account
+from tests.support.cli import Cli
+from tests.support.files import make_batch, make_file, sha
+
+
+class GarbageSize:
+    """Answers SIZE with a 213 reply whose text is not a number."""
+
+    def ftp_SIZE(self, path: str) -> None:
+        self.respond("213 not-a-number")  # type: ignore[attr-defined]
+
+
+def test_a_size_reply_that_is_not_a_number_fails_that_account_s_files_alone(
+    cli: Cli, tmp_path: Path, start_server: ServerFactory
+) -> None:
+    files = make_batch(tmp_path / "batch", [20_000, 30_000])
+    with (
+        start_server("pyftpdlib-ftps", behaviour=(GarbageSize,)) as odd,
+        start_server("asyncssh-sftp") as good,
+    ):
+        cli.ok("init")
+        add_account(cli, odd, name="odd")
+        add_account(cli, good, name="good")
+        result = cli("upload", "--skip-checks", str(tmp_path / "batch"), "--to", "odd,good",
+                     "--json", "--retries", "2")  # fmt: skip
+        assert result.returncode == 1, result.output
+        assert "internal error" not in result.output and "Traceback" not in result.output
+        report = json.loads(result.stdout)
+        by = {(Path(r["file"]).name, r["account"]): r for r in report["results"]}
+        for path in files:
+            assert by[(path.name, "good")]["status"] == "uploaded"
+            assert sha(good.upload_root / path.name) == sha(path)
+            assert by[(path.name, "odd")]["status"] == "failed"
+            assert "not-a-number" in by[(path.name, "odd")]["error"]
+
+
+async def _connect(server: Running, timeouts: Timeouts) -> None:
+    transport = server.transport(timeouts=timeouts)
+    try:
+        await transport.connect()
+    finally:
+        await transport.close()
+
+
+@pytest.mark.parametrize(
+    "pause,reply,expected",
+    [(0.0, 30, "without ending"), (0.05, 1.0, "still going after 1 s")],
+    ids=["flood", "drip"],
+)
+def test_an_endless_greeting_is_refused_in_bounded_time_and_memory(
+    start_server: ServerFactory, pause: float, reply: float, expected: str
+) -> None:
+    with start_server("pyftpdlib-ftp") as server, hostile_server(endless_greeting(pause)) as port:
+        server.info.port = port  # the account now points at the hostile server
+        tracemalloc.start()
+        began = time.monotonic()
+        try:
+            with pytest.raises(TransportError, match=expected) as raised:
+                asyncio.run(_connect(server, Timeouts(connect=5, reply=reply, stall=5)))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert time.monotonic() - began < reply + 5
+        assert peak < 20 * 1024 * 1024, f"peak {peak:,} bytes"
+        assert raised.value.retryable
+
+
+class MarkupReply:
+    """Refuses uploads with a reply full of rich markup and an escape sequence."""
+
+    def ftp_STOR(self, file: str, mode: str = "w") -> None:
+        self.respond("553 [/] [link=https://example.invalid]click[/link] \x1b[2J")  # type: ignore[attr-defined]
+
+
+def test_names_and_replies_print_as_text_never_markup_or_escapes(
+    cli: Cli, tmp_path: Path, start_server: ServerFactory
+) -> None:
+    (tmp_path / "batch").mkdir()
+    odd = make_file(tmp_path / "batch" / "a[bold]b[link=x]\x1b[31mred.jpg", 1000)
+    os.mkfifo(tmp_path / "batch" / "[bold]pipe.jpg")
+    plain = make_file(tmp_path / "batch" / "plain.jpg", 1000)
+    with (
+        start_server("asyncssh-sftp") as good,
+        start_server("pyftpdlib-ftps", behaviour=(MarkupReply,)) as odd_server,
+    ):
+        cli.ok("init")
+        add_account(cli, good, name="good")
+        add_account(cli, odd_server, name="odd")
+        sent = cli("upload", "--skip-checks", str(tmp_path / "batch"), "--to", "good,odd",
+                   "--no-progress")  # fmt: skip
+        assert sent.returncode == 1, sent.output
+        assert not (good.upload_root / odd.name).exists()  # a control character: rejected
+        assert sha(good.upload_root / plain.name) == sha(plain)
+    history = cli.ok("history")
+    checked = cli("check", str(tmp_path / "batch"), "--agency", "adobestock")
+    for result in (sent, history, checked):
+        assert "\x1b" not in result.output and "Traceback" not in result.output
+        assert "internal error" not in result.output
+    assert "a[bold]b[link=x]\\x1b[31mred.jpg" in sent.stdout + sent.stderr
+    assert "[bold]pipe.jpg" in sent.stderr  # the warning about the pipe, as text
+    assert "[/]" in history.stdout and "[link=" in history.stdout  # shown, not applied
+    assert "[link=https://example.invalid]click[/link]" in cli.ok("history", "--csv").stdout
+    errors = [r["error"] or "" for r in json.loads(cli.ok("history", "--json").stdout)]
+    assert any("[/] [link" in e for e in errors)

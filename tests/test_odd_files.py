@@ -1,0 +1,87 @@
+"""Files that are odd, hostile or huge: each fails or is skipped alone, with
+its reason, and never hangs a check or an upload."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from stockup.transfer import PART_SUFFIX
+from tests.servers.fixtures import ServerFactory
+from tests.support.accounts import add_account
+from tests.support.cli import Cli
+from tests.support.files import make_batch, make_file, sha
+
+
+def test_a_name_with_a_newline_fails_alone(
+    cli: Cli, tmp_path: Path, start_server: ServerFactory
+) -> None:
+    good = make_batch(tmp_path / "batch", [2000, 3000])
+    odd = make_file(tmp_path / "batch" / "two\nlines.jpg", 1000)
+    with start_server("asyncssh-sftp") as server:
+        cli.ok("init")
+        add_account(cli, server)
+        result = cli("upload", "--skip-checks", str(tmp_path / "batch"), "--to", "srv", "--json")
+        assert result.returncode == 1, result.output
+        report = json.loads(result.stdout)
+        statuses = {Path(r["file"]).name: (r["status"], r["error"]) for r in report["results"]}
+        assert statuses[odd.name][0] == "rejected" and "line break" in statuses[odd.name][1]
+        for path in good:
+            assert statuses[path.name] == ("uploaded", None)
+            assert sha(server.upload_root / path.name) == sha(path)
+        renamed = cli.ok(
+            "upload", "--skip-checks", "--safe-names", str(odd), "--to", "srv", "--json"
+        )
+        assert json.loads(renamed.stdout)["results"][0]["remote_path"].endswith("two_lines.jpg")
+        assert sha(server.upload_root / "two_lines.jpg") == sha(odd)
+    checked = cli("check", str(tmp_path / "batch"), "--agency", "adobestock", "--json")
+    verdicts = {Path(v["file"]).name: v for v in json.loads(checked.stdout)}
+    assert "line break" in verdicts[odd.name]["findings"][0]["message"]
+
+
+@pytest.mark.parametrize("kind", ["pyftpdlib-ftps", "asyncssh-sftp"])
+def test_a_name_of_250_bytes_uploads(
+    kind: str, cli: Cli, tmp_path: Path, start_server: ServerFactory
+) -> None:
+    (tmp_path / "batch").mkdir()
+    long = make_file(tmp_path / "batch" / ("é" * 123 + ".jpg"), 5000)
+    assert len(long.name.encode()) == 250
+    with start_server(kind) as server:
+        cli.ok("init")
+        add_account(cli, server)
+        cli.ok("upload", "--skip-checks", str(long), "--to", "srv")
+        assert sha(server.upload_root / long.name) == sha(long)
+        assert not list(server.upload_root.glob(f"*{PART_SUFFIX}"))
+
+
+def test_links_pipes_and_devices_are_skipped_never_opened(
+    cli: Cli, tmp_path: Path, start_server: ServerFactory
+) -> None:
+    batch = tmp_path / "batch"
+    (good,) = make_batch(batch, [4000])
+    outside = make_file(tmp_path / "elsewhere.jpg", 3000)
+    (batch / "outside.jpg").symlink_to(outside)
+    os.mkfifo(tmp_path / "pipe")
+    (batch / "to-pipe.jpg").symlink_to(tmp_path / "pipe")
+    (batch / "zero.jpg").symlink_to("/dev/zero")
+    os.mkfifo(batch / "fifo.jpg")
+    with start_server("asyncssh-sftp") as server:
+        cli.ok("init")
+        add_account(cli, server)
+        result = cli.ok("upload", "--skip-checks", str(batch), "--to", "srv", "--no-progress")
+        assert "skipped 3 link(s) to files outside the folders given" in result.stderr
+        assert "a named pipe (FIFO), not files: fifo.jpg" in result.stderr
+        assert sorted(p.name for p in server.upload_root.iterdir()) == [good.name]
+
+        followed = cli.ok("upload", "--skip-checks", "--follow-links", str(batch), "--to", "srv")
+        assert "a character device, not files: zero.jpg" in followed.stderr
+        assert "to-pipe.jpg" in followed.stderr
+        assert sha(server.upload_root / "outside.jpg") == sha(outside)
+        assert not (server.upload_root / "zero.jpg").exists()
+    checked = cli("check", str(batch), "--agency", "adobestock", "--follow-links")
+    assert "zero.jpg" in checked.stderr and "Traceback" not in checked.output
+    named = cli("check", str(tmp_path / "pipe"), "--agency", "adobestock")
+    assert named.returncode == 2 and "named pipe" in named.stderr
