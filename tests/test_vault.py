@@ -310,3 +310,23 @@ def test_concurrent_unlocks_in_one_process_both_finish(tmp_path: Path) -> None:
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         keys = list(pool.map(lambda _: derive_key(Secret("same words"), params), range(4)))
     assert len(set(keys)) == 1
+
+
+def test_a_deeply_nested_file_is_a_damaged_vault(tmp_path: Path) -> None:
+    path = tmp_path / "vault.json"
+    path.write_text('{"header": ' + "[" * 200_000 + "]" * 200_000 + "}")
+    with pytest.raises(VaultCorrupt, match="not valid JSON"):
+        load(path, "pass phrase")
+
+
+def test_a_vault_that_is_a_link_is_written_through_to_its_target(tmp_path: Path) -> None:
+    (tmp_path / "disk").mkdir()
+    real = tmp_path / "disk" / "vault.json"
+    make_vault(real)
+    link = tmp_path / "vault.json"
+    link.symlink_to(real)
+    vault = load(link, "pass phrase")
+    vault.put("acct", "sftp://h:22", Credentials("user", Secret("new secret")))
+    vault.save()
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert load(real, "pass phrase").get("acct", "sftp://h:22").password == Secret("new secret")

@@ -4,6 +4,9 @@ sends a password back (real server in a subprocess, raw HTTP)."""
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,10 +55,12 @@ def test_without_the_key_every_request_is_forbidden(ui: UiServer) -> None:
 def test_the_key_in_the_address_becomes_an_httponly_cookie(ui: UiServer) -> None:
     reply = ui.request("GET", f"/history?status=failed&token={ui.token}", cookie="")
     assert reply.status == 303
-    assert reply.headers["location"] == "/history?status=failed"  # the key leaves the URL
+    # The key leaves the URL.
+    assert reply.headers["location"] == f"{ui.prefix}/history?status=failed"
     cookie = reply.headers["set-cookie"]
     assert cookie.startswith(f"stockup-{ui.port}={ui.token};")
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert f"Path={ui.prefix}" in cookie and len(ui.prefix) > 20  # sent to our pages only
     ui.login()
     page = ui.get("/unlock")
     assert page.status == 200 and "Create your vault" in page.body
@@ -145,7 +150,8 @@ def test_a_keychain_vault_unlocks_without_a_passphrase(home: Path, tmp_path: Pat
     cli.ok("init", "--keychain")
     with running_ui(cli) as ui:
         ui.login()
-        assert ui.get("/accounts").headers["location"] == "/unlock"  # locked until asked
+        # Locked until asked.
+        assert ui.get("/accounts").headers["location"] == f"{ui.prefix}/unlock"
         page = ui.get("/unlock").body
         assert "Unlock with the keychain" in page and 'name="passphrase"' not in page
         unlocked = ui.post("/unlock", {})
@@ -157,3 +163,51 @@ def test_ui_port_out_of_range_is_a_one_line_error(cli: Cli) -> None:
     result = cli("ui", "--no-browser", "--port", "70000")
     assert result.returncode == 2
     assert result.stderr.strip() == "stockup: error: --port must be between 0 and 65535"
+
+
+def test_pages_live_under_this_run_s_secret_path(ui: UiServer) -> None:
+    ui.login()
+    assert ui.get("/unlock").status == 200
+    for path in ("/unlock", "/", "/static/app.css", "/" + "x" * 22 + "/unlock"):
+        assert ui.request("GET", path, raw=True, cookie=ui.cookie).status == 403, path
+    forged = ui.request(
+        "POST", "/lock", body=f"csrf={ui.csrf()}", headers={"Origin": "http://127.0.0.1:1"}
+    )
+    assert forged.status == 403 and "not sent by this page" in forged.body
+    own = ui.request(
+        "POST", "/lock", body=f"csrf={ui.csrf()}", headers={"Origin": f"http://127.0.0.1:{ui.port}"}
+    )
+    assert own.status == 303
+
+
+def test_the_browser_is_opened_on_a_private_file_not_the_key(cli: Cli, tmp_path: Path) -> None:
+    """A browser's command line is visible to every local user: the key
+    must not be on it."""
+    record = tmp_path / "browser-args.txt"
+    browser = tmp_path / "browser"
+    browser.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" > {record}\n'
+        'for arg; do f="${arg#file://}"; '
+        f'stat -c %a "$f" >> {record}; cat "$f" >> {record}; done\n'
+    )
+    browser.chmod(0o755)
+    proc = cli.spawn("ui", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                     env={"BROWSER": str(browser)})  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        address = proc.stdout.readline()
+        token = address.split("token=")[1].strip()
+        deadline = time.monotonic() + 20
+        while "600" not in (record.read_text() if record.exists() else ""):
+            assert time.monotonic() < deadline, "the browser was not started"
+            time.sleep(0.1)
+        argv, mode, *page = record.read_text().splitlines()
+        assert token not in argv and argv.startswith("file://") and mode == "600"
+        assert token in "".join(page)
+        opened = Path(argv.removeprefix("file://"))
+        assert opened.exists()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+    assert not opened.exists()  # removed when the server stops

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import csv
+import http.server
 import io
 import os
 import re
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -233,3 +235,42 @@ def test_every_page_is_accessible_and_works_from_the_keyboard(
     violations += axe_violations(page)
     page.close()
     assert not violations, "\n".join(violations)
+
+
+def test_a_page_on_another_local_port_cannot_use_the_ui(browser: Browser, ui: UiServer) -> None:
+    """Cookies do not keep ports apart: a browser sends 127.0.0.1's cookies to
+    any program on 127.0.0.1. The UI's cookie is scoped to its secret path,
+    so another local program never receives it, and without the path it can
+    reach nothing."""
+    received: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            received.append(self.headers.get("Cookie") or "")
+            body = b"<!doctype html><title>another program</title><p>hello</p>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(ui.url)
+        expect(page.get_by_role("heading", name="Create your vault")).to_be_visible()
+        assert any(c["name"] == f"stockup-{ui.port}" for c in context.cookies())
+        page.goto(f"http://127.0.0.1:{other.server_address[1]}/")
+        page.goto(f"http://127.0.0.1:{other.server_address[1]}/{ui.prefix.strip('/')[:3]}")
+        context.close()
+    finally:
+        other.shutdown()
+    assert received and not any(f"stockup-{ui.port}" in cookie for cookie in received)
+    # And what such a program could try with what it got is refused.
+    for cookie in received:
+        assert ui.request("GET", "/unlock", raw=True, cookie=cookie).status == 403

@@ -192,3 +192,21 @@ def test_an_account_is_edited_in_its_form(
     shown = json.loads(cli.ok("account", "show", "shop", "--json").stdout)
     assert shown["remote_dir"] == "elsewhere" and shown["connections"] == 2
     assert shown["port"] == sftp.info.port
+
+
+@pytest.mark.parametrize(
+    "filename,reason",
+    [("bad\x00name.jpg", "control character"), ("é" * 130 + ".jpg", "longer than 255 bytes")],
+    ids=["nul", "too-long"],
+)
+def test_odd_browser_file_names_get_a_400_with_the_reason(
+    cli: Cli, home: Path, start_server: ServerFactory, filename: str, reason: str
+) -> None:
+    with start_server("asyncssh-sftp") as sftp, running_ui(cli) as ui:
+        create_vault_and_account(ui, sftp)
+        reply = ui.post_files("/upload", {filename: b"\xff\xd8x", "fine.jpg": b"ok"},
+                              {"account": "shop"})  # fmt: skip
+        assert reply.status == 400 and reason in reply.body
+    # Every folder the UI made on its first run is private.
+    for folder in (home, home / "state", home / "state" / "ui-uploads"):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder

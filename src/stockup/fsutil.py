@@ -18,7 +18,11 @@ LOCK_TIMEOUT_SECONDS = 60.0
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace ``path`` with ``data`` so that a crash leaves either the old or
     the new file, never a mix: temp file in the same directory, fsync,
-    ``os.replace``, then fsync the directory so the rename itself is durable."""
+    ``os.replace``, then fsync the directory so the rename itself is durable.
+    A ``path`` that is a symbolic link is written through to its target (a
+    vault kept on another disk stays there), never replaced by a plain file."""
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     directory = ensure_private_dir(path.parent)
     tmp = directory / f".{path.name}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)

@@ -365,7 +365,8 @@ def _parse(raw: bytes) -> dict[str, Any]:
     write for its content, so no byte can change without detection."""
     try:
         document = json.loads(raw.decode("ascii"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # RecursionError: JSON nested thousands deep, which no vault is.
         raise VaultCorrupt("the vault file is damaged or truncated (not valid JSON)") from None
     if not isinstance(document, dict) or not isinstance(document.get("header"), dict):
         raise VaultCorrupt("the vault file is damaged (no header)")

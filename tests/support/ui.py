@@ -44,16 +44,25 @@ class UiServer:
     def token(self) -> str:
         return urllib.parse.parse_qs(urllib.parse.urlsplit(self.url).query)["token"][0]
 
+    @property
+    def prefix(self) -> str:
+        """This run's secret path, which every page's address starts with."""
+        return urllib.parse.urlsplit(self.url).path.rstrip("/")
+
     def request(
         self,
         method: str,
         path: str,
         *,
-        body: str | None = None,
+        body: str | bytes | None = None,
         host: str | None = None,
         cookie: str | None = None,
         headers: dict[str, str] | None = None,
+        raw: bool = False,
     ) -> Reply:
+        """``path`` is a page's (the secret prefix is added) unless ``raw``."""
+        if not raw and not path.startswith(self.prefix + "/"):
+            path = self.prefix + path
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
             sent = {"Host": host or f"127.0.0.1:{self.port}", **(headers or {})}
@@ -62,7 +71,7 @@ class UiServer:
             if cookie:
                 sent["Cookie"] = cookie
             if body is not None:
-                sent["Content-Type"] = "application/x-www-form-urlencoded"
+                sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
             connection.request(method, path, body=body, headers=sent)
             response = connection.getresponse()
             reply = Reply(
@@ -89,6 +98,29 @@ class UiServer:
             fields = {"csrf": self.csrf(), **fields}
         return self.request("POST", path, body=urllib.parse.urlencode(fields))
 
+    def post_files(self, path: str, files: dict[str, bytes], fields: dict[str, str]) -> Reply:
+        """A multipart form as a browser sends picked files: ``files`` maps
+        each file name, sent as is, to its content."""
+        boundary = "stockup-test-boundary"
+        disposition = "Content-Disposition: form-data; name="
+        parts = [
+            f'--{boundary}\r\n{disposition}"{name}"\r\n\r\n{value}\r\n'.encode()
+            for name, value in {"csrf": self.csrf(), **fields}.items()
+        ]
+        for filename, content in files.items():
+            head = (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+                f'filename="{filename}"\r\nContent-Type: image/jpeg\r\n\r\n'
+            )
+            parts.append(head.encode("utf-8", "surrogateescape") + content + b"\r\n")
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        return self.request(
+            "POST",
+            path,
+            body=body,
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+
     def csrf(self) -> str:
         match = CSRF.search(self.get("/unlock").body)
         assert match, "no CSRF field on the unlock page"
@@ -103,7 +135,7 @@ def running_ui(cli: Cli) -> Iterator[UiServer]:
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=\S+", line)
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/\S*\?token=\S+", line)
         assert match, f"no address printed: {line!r}"
         yield UiServer(match.group(0), int(match.group(1)), process)
     finally:

@@ -24,14 +24,14 @@ from stockup.errors import StockupError
 from stockup.store import Store
 from stockup.web.guard import Guard, Keys
 from stockup.web.pages import accounts, history, uploads, vault
-from stockup.web.ui import Locked, Ui, redirect
+from stockup.web.ui import Locked, Ui
 
 
 def create_app(store: Store, keys: Keys) -> Starlette:
     ui = Ui(store, keys)
 
     async def locked(request: Request, exc: Exception) -> Response:
-        return redirect("/unlock")
+        return ui.redirect("/unlock")
 
     async def failed(request: Request, exc: Exception) -> Response:
         return ui.render(request, "error.html", 400, error=str(exc), nav="")

@@ -1,10 +1,17 @@
 """What keeps other web pages and other local users out of `stockup ui`.
 
 The server listens on 127.0.0.1 only, but any web page the user visits can
-make the browser send requests there, and a rebinding DNS name can point at
-it. So every request must carry this run's random key (in the URL once, then
-an HttpOnly cookie), name our own host and port (DNS-rebinding guard), and
-every POST must carry the CSRF token of the page it came from.
+make the browser send requests there, a rebinding DNS name can point at it,
+and cookies do not keep ports apart: a browser sends 127.0.0.1's cookies to
+every program listening on 127.0.0.1, whatever its port. So:
+
+- every page lives under a secret path of this run (``/<path>/...``), and
+  the cookie that carries the key is scoped to that path, so the browser
+  sends it to no other program, which could not guess the path anyway;
+- every request must carry this run's random key (in the printed address
+  once, then that cookie) and name our own host and port (DNS rebinding);
+- every POST must carry the CSRF token of the page it came from, and come
+  from our own origin when the browser says where it comes from.
 """
 
 from __future__ import annotations
@@ -31,9 +38,17 @@ SECURITY_HEADERS = {
     ),
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
+    # Not no-referrer: under it, browsers send "Origin: null" with our own
+    # forms, and the Origin check below could not tell them from others.
+    "referrer-policy": "same-origin",
     "cache-control": "no-store",
 }
+
+
+def forbidden() -> Response:
+    return PlainTextResponse(
+        "Forbidden: open the address that `stockup ui` printed; it carries this run's key.", 403
+    )
 
 
 def same(given: str | None, expected: str) -> bool:
@@ -47,6 +62,12 @@ class Keys:
     port: int
     token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    path: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    """Every page's address starts with ``/<path>``."""
+
+    @property
+    def base(self) -> str:
+        return f"/{self.path}"
 
     @property
     def cookie(self) -> str:
@@ -57,8 +78,12 @@ class Keys:
         return (f"127.0.0.1:{self.port}", f"localhost:{self.port}")
 
     @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        return tuple(f"http://{host}" for host in self.allowed_hosts)
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/?{TOKEN_PARAMETER}={self.token}"
+        return f"http://127.0.0.1:{self.port}{self.base}/?{TOKEN_PARAMETER}={self.token}"
 
 
 class Guard:
@@ -80,6 +105,12 @@ class Guard:
                 message = {**message, "headers": headers}
             await send(message)
 
+        path = scope["path"]
+        if path == self.keys.base or path.startswith(self.keys.base + "/"):
+            # Routing sees the path below the secret prefix (Starlette strips root_path).
+            scope = {**scope, "root_path": scope.get("root_path", "") + self.keys.base}
+        else:
+            scope = {**scope, "outside": True}
         request = Request(scope)
         response = self._refusal(request)
         if response is None:
@@ -91,6 +122,14 @@ class Guard:
         keys = self.keys
         if request.headers.get("host") not in keys.allowed_hosts:
             return PlainTextResponse("Refused: this server answers only to its own address.", 403)
+        origin = request.headers.get("origin")
+        # "null" (a privacy setting, a sandboxed page) says nothing either way:
+        # the CSRF token still decides.
+        foreign = origin not in (None, "null", *keys.allowed_origins)
+        if request.method != "GET" and foreign:
+            return PlainTextResponse("Refused: this form was not sent by this page.", 403)
+        if request.scope.get("outside"):
+            return forbidden()
         if same(request.cookies.get(keys.cookie), keys.token):
             return None
         if request.method == "GET" and same(request.query_params.get(TOKEN_PARAMETER), keys.token):
@@ -99,12 +138,11 @@ class Guard:
                 [(k, v) for k, v in request.query_params.multi_items() if k != TOKEN_PARAMETER]
             )
             redirect = RedirectResponse(request.url.path + (f"?{query}" if query else ""), 303)
-            redirect.set_cookie(keys.cookie, keys.token, httponly=True, samesite="strict", path="/")
+            redirect.set_cookie(
+                keys.cookie, keys.token, httponly=True, samesite="strict", path=keys.base
+            )
             return redirect
-        return PlainTextResponse(
-            "Forbidden: open the address that `stockup ui` printed; it carries this run's key.",
-            403,
-        )
+        return forbidden()
 
 
 Handler = Callable[[Request, FormData], Awaitable[Response]]

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import errno
+import html
 import logging
+import os
 import socket
 import threading
 import webbrowser
 from collections.abc import Callable
+from pathlib import Path
 
 import uvicorn
 
 from stockup.errors import UsageError
+from stockup.fsutil import atomic_write
+from stockup.paths import ensure_private_dir
 from stockup.store import Store
 from stockup.web.app import create_app
 from stockup.web.guard import Keys
@@ -34,6 +39,26 @@ def bind(port: int) -> socket.socket:
     return sock
 
 
+def open_browser_privately(url: str, folder: Path) -> Path:
+    """Open the browser on a redirect file readable by the owner only, as
+    Jupyter does: a browser's command line is visible to every local user
+    (``ps``), and the address holds this run's key. Returns the file, which
+    the caller removes when the server stops."""
+    page = ensure_private_dir(folder) / f"ui-open-{os.getpid()}.html"
+    target = html.escape(url, quote=True)
+    atomic_write(
+        page,
+        (
+            '<!doctype html><meta charset="utf-8">'
+            f'<meta http-equiv="refresh" content="0;url={target}">'
+            f'<title>stockup</title><p><a href="{target}">Open stockup</a></p>\n'
+        ).encode(),
+        mode=0o600,
+    )
+    webbrowser.open(page.as_uri())
+    return page
+
+
 def serve(store: Store, *, port: int, open_browser: bool, announce: Callable[[str], None]) -> None:
     """Run until interrupted. ``announce`` gets the address to open, with this
     run's key in it, once the server accepts connections."""
@@ -47,15 +72,21 @@ def serve(store: Store, *, port: int, open_browser: bool, announce: Callable[[st
     )
     server = uvicorn.Server(config)
 
+    opened: list[Path] = []
+
     def when_ready() -> None:
         while not server.started and not server.should_exit:
             threading.Event().wait(0.05)
         if server.started:
             announce(keys.url)
             if open_browser:
-                webbrowser.open(keys.url)
+                opened.append(open_browser_privately(keys.url, store.paths.state_dir))
 
     threading.Thread(target=when_ready, daemon=True).start()
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
-    with sock:
-        server.run(sockets=[sock])
+    try:
+        with sock:
+            server.run(sockets=[sock])
+    finally:
+        for page in opened:
+            page.unlink(missing_ok=True)

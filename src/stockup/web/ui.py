@@ -43,6 +43,7 @@ def _templates(keys: Keys) -> Jinja2Templates:
     env.filters["bytes"] = human_bytes
     env.filters["duration"] = human_duration
     env.filters["basename"] = lambda path: Path(path).name
+    env.globals["base"] = keys.base
     env.globals["csrf_field"] = Markup('<input type="hidden" name="{}" value="{}">').format(
         CSRF_FIELD, keys.csrf
     )
@@ -61,6 +62,11 @@ class Ui:
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
         context.update(unlocked=self.passphrase is not None, notice=request.query_params.get("ok"))
         return self.templates.TemplateResponse(request, name, context, status_code=status)
+
+    def redirect(self, path: str, notice: str | None = None) -> Response:
+        """To one of this UI's own pages (under this run's secret path)."""
+        query = f"?{encode({'ok': notice})}" if notice else ""
+        return RedirectResponse(self.keys.base + path + query, 303)
 
     def unlocked(self) -> PassphraseSource:
         if self.passphrase is None:
@@ -83,11 +89,6 @@ def checked(form: FormData, name: str) -> bool:
 
 def encode(params: Mapping[str, str | None]) -> str:
     return urlencode({k: v for k, v in params.items() if v})
-
-
-def redirect(path: str, notice: str | None = None) -> Response:
-    query = f"?{encode({'ok': notice})}" if notice else ""
-    return RedirectResponse(path + query, 303)
 
 
 def lookup(items: Mapping[str, T], request: Request, missing: str) -> T:

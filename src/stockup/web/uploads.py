@@ -27,12 +27,14 @@ from stockup.checks import Verdict, check_files
 from stockup.collect import collect_files
 from stockup.config import Account
 from stockup.errors import StockupError, UsageError
+from stockup.packaging import has_control_characters
 from stockup.passphrase import PassphraseSource
 from stockup.paths import ensure_private_dir
 from stockup.results import FileResult, Summary
 from stockup.secret import redact
 from stockup.session import UploadRequest, UploadSession
 from stockup.store import Store
+from stockup.transfer import MAX_NAME_BYTES
 
 logger = logging.getLogger(__name__)
 STALE_STAGING_SECONDS = 24 * 3600
@@ -60,8 +62,18 @@ class Selection:
 
 def relative_upload_path(filename: str) -> Path | None:
     """A browser-sent file name (a folder pick sends ``folder/sub/name``) as a
-    relative path that cannot leave the staging folder; None if nothing is left."""
+    relative path that cannot leave the staging folder; None if nothing is left.
+    A name no file system takes (a NUL or another control character, a part
+    over 255 bytes) is the sender's mistake: :class:`UsageError`, a 400 page."""
     parts = [p for p in re.split(r"[\\/]+", filename) if p not in ("", ".", "..")]
+    for part in parts:
+        if has_control_characters(part):
+            raise UsageError(f"the file name {part!r} has a control character; rename the file")
+        if len(part.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+            raise UsageError(
+                f"the file name {part[:40]!r}... is longer than {MAX_NAME_BYTES} bytes; "
+                "rename the file"
+            )
     return Path(*parts) if parts else None
 
 

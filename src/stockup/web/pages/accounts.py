@@ -20,7 +20,7 @@ from stockup.secret import Secret
 from stockup.store import AccountChanges, AccountOptions, build_account, edit_account
 from stockup.transfer import AccountCheck, check_account
 from stockup.transports import PROTOCOLS
-from stockup.web.ui import Ui, checked, field, redirect
+from stockup.web.ui import Ui, checked, field
 
 ACCOUNT_FIELDS = (
     "name", "agency", "username", "host", "port", "protocol", "remote_dir", "ca_file",
@@ -119,7 +119,9 @@ def routes(ui: Ui) -> list[Route]:
             # The form comes back filled in, but never with the password.
             return accounts_page(request, 400, form=typed, error=str(exc))
         warning = f" Warning: {account.cleartext_warning}." if account.cleartext_warning else ""
-        return redirect("/accounts", f"Added account {account.name} ({account.security}).{warning}")
+        return ui.redirect(
+            "/accounts", f"Added account {account.name} ({account.security}).{warning}"
+        )
 
     def edit_page(
         request: Request, account: Account, status: int = 200, **context: Any
@@ -169,7 +171,7 @@ def routes(ui: Ui) -> list[Route]:
             typed["allow_plaintext"] = "on" if checked(form, "allow_plaintext") else ""
             return edit_page(request, account, 400, form=typed, error=str(exc))
         warning = f" Warning: {new.cleartext_warning}." if new.cleartext_warning else ""
-        return redirect("/accounts", f"Saved account {new.name} ({new.endpoint}).{warning}")
+        return ui.redirect("/accounts", f"Saved account {new.name} ({new.endpoint}).{warning}")
 
     async def test_account(request: Request, form: FormData) -> Response:
         passphrase = ui.unlocked()
@@ -193,7 +195,7 @@ def routes(ui: Ui) -> list[Route]:
         passphrase = ui.unlocked()
         name = request.path_params["name"]
         await asyncio.to_thread(store.remove_account, name, passphrase)
-        return redirect("/accounts", f"Removed account {name} and its secrets.")
+        return ui.redirect("/accounts", f"Removed account {name} and its secrets.")
 
     async def agencies(request: Request) -> Response:
         return ui.render(request, "agencies.html", agencies=agencies_in_order(), nav="agencies")

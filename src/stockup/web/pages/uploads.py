@@ -17,7 +17,7 @@ from starlette.routing import Route
 from stockup.errors import StockupError, UsageError
 from stockup.ratelimit import parse_rate
 from stockup.session import UploadRequest, UploadSettings
-from stockup.web.ui import Ui, checked, field, lookup, redirect
+from stockup.web.ui import Ui, checked, field, lookup
 from stockup.web.uploads import PICKED_IN_BROWSER, Run, Selection
 
 EVENT_INTERVAL_SECONDS = 0.25
@@ -97,7 +97,7 @@ def routes(ui: Ui) -> list[Route]:
         except StockupError as exc:
             # Keep what the user typed and ticked: only the problem needs fixing.
             return upload_page(request, 400, error=str(exc), chosen=chosen, form=typed)
-        return redirect(f"/selections/{selection.id}")
+        return ui.redirect(f"/selections/{selection.id}")
 
     def find_selection(request: Request) -> Selection:
         return lookup(uploads.selections, request, "No such selection: choose again.")
@@ -123,7 +123,7 @@ def routes(ui: Ui) -> list[Route]:
         selection = find_selection(request)
         settings = replace(selection.request.settings, skip_checks=checked(form, "skip_checks"))
         run = uploads.start(replace(selection.request, settings=settings), passphrase)
-        return redirect(f"/runs/{run.id}")
+        return ui.redirect(f"/runs/{run.id}")
 
     def find_run(request: Request) -> Run:
         return lookup(uploads.runs, request, "No such upload in this session.")
@@ -166,12 +166,12 @@ def routes(ui: Ui) -> list[Route]:
         ui.unlocked()
         run = find_run(request)
         uploads.cancel(run)
-        return redirect(f"/runs/{run.id}")
+        return ui.redirect(f"/runs/{run.id}")
 
     async def retry(request: Request, form: FormData) -> Response:
         passphrase = ui.unlocked()
         run = uploads.retry(find_run(request), passphrase)
-        return redirect(f"/runs/{run.id}")
+        return ui.redirect(f"/runs/{run.id}")
 
     return [
         Route("/upload", upload),

@@ -13,7 +13,7 @@ from stockup.errors import StockupError, UsageError, VaultError
 from stockup.passphrase import PassphraseSource
 from stockup.secret import Secret
 from stockup.vault import read_key_source
-from stockup.web.ui import Ui, redirect
+from stockup.web.ui import Ui
 
 
 def routes(ui: Ui) -> list[Route]:
@@ -23,7 +23,7 @@ def routes(ui: Ui) -> list[Route]:
         return read_key_source(store.paths.vault_file) if store.vault_exists() else "create"
 
     async def home(request: Request) -> Response:
-        return redirect("/upload" if ui.passphrase else "/unlock")
+        return ui.redirect("/upload" if ui.passphrase else "/unlock")
 
     async def unlock_page(request: Request) -> Response:
         return ui.render(request, "unlock.html", mode=vault_mode(), nav="unlock")
@@ -49,12 +49,12 @@ def routes(ui: Ui) -> list[Route]:
             )
         ui.passphrase = source
         if mode == "create" or not store.config().accounts:
-            return redirect("/accounts", "Vault unlocked. Add your first agency account.")
-        return redirect("/upload", "Vault unlocked.")
+            return ui.redirect("/accounts", "Vault unlocked. Add your first agency account.")
+        return ui.redirect("/upload", "Vault unlocked.")
 
     async def lock(request: Request, form: FormData) -> Response:
         ui.passphrase = None
-        return redirect("/unlock", "Locked: the passphrase is forgotten.")
+        return ui.redirect("/unlock", "Locked: the passphrase is forgotten.")
 
     return [
         Route("/", home),
