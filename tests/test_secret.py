@@ -56,3 +56,37 @@ def test_journal_never_stores_a_secret(tmp_path: pytest.TempPathFactory) -> None
     journal.close()
     raw = b"".join(p.read_bytes() for p in Path(str(tmp_path)).glob("j.sqlite3*"))
     assert b"echoed-by-a-server-pw" not in raw
+
+
+def test_redaction_masks_whole_secrets_not_pieces_of_words() -> None:
+    Secret("short")
+    assert redact("short_4k_clip.mp4 and shorter") == "short_4k_clip.mp4 and shorter"
+    assert redact("530 PASS short rejected") == "530 PASS *** rejected"
+
+
+def test_server_replies_are_redacted_where_the_error_is_made() -> None:
+    from stockup.transports.ftp import reply_error
+
+    Secret("echoed-pw-9")
+    error = reply_error("530 Login incorrect for echoed-pw-9", "login")
+    assert "echoed-pw-9" not in str(error) and "***" in str(error)
+
+
+def test_tracebacks_are_redacted_too() -> None:
+    import io
+
+    from stockup.secret import RedactingFormatter
+
+    Secret("in-a-traceback-pw")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(RedactingFormatter("%(message)s"))
+    logger = logging.getLogger("stockup.test.traceback")
+    logger.addHandler(handler)
+    try:
+        raise RuntimeError("server said in-a-traceback-pw")
+    except RuntimeError:
+        logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    assert "in-a-traceback-pw" not in stream.getvalue() and "server said ***" in stream.getvalue()

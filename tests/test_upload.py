@@ -27,7 +27,7 @@ from tests.conftest import PASSPHRASE
 from tests.servers.fixtures import Running, ServerFactory
 from tests.support.accounts import add_account
 from tests.support.cli import Cli
-from tests.support.files import make_batch, sha
+from tests.support.files import make_batch, make_file, sha
 from tests.support.secrets_scan import files_under, find_secret
 
 RESULT_KEYS = {
@@ -394,3 +394,23 @@ def test_plain_ftp_is_warned_about_once_per_account_and_run(
         )  # fmt: skip
     assert result.stderr.count("clear text") == 1, result.stderr
     assert "account plain uses plain FTP" in result.stderr and "127.0.0.1" in result.stderr
+
+
+def test_a_short_passphrase_does_not_mask_ordinary_text(
+    home: Path, tmp_path: Path, start_server: ServerFactory
+) -> None:
+    """Redaction masks secrets where they can arrive, as whole words: not
+    inside file names, and not in stockup's own messages."""
+    cli = Cli(home=home, env={"STOCKUP_PASSPHRASE": "short"})
+    (tmp_path / "batch").mkdir()
+    make_file(tmp_path / "batch" / "short_4k_clip.mp4", 1000)
+    with start_server("asyncssh-sftp") as server:
+        cli.ok("init")
+        add_account(cli, server)
+        sent = cli.ok("upload", "--skip-checks", str(tmp_path / "batch"), "--to", "srv",
+                      "--no-progress")  # fmt: skip
+    assert "short_4k_clip.mp4" in sent.stderr and "***" not in sent.output
+    history = cli.ok("history", "--json").stdout
+    assert "short_4k_clip.mp4" in history and "***" not in history
+    wrong = cli("account", "remove", "srv", env={"STOCKUP_PASSPHRASE": "wrong"})
+    assert wrong.returncode == 3 and "wrong passphrase" in wrong.stderr

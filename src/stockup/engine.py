@@ -51,6 +51,7 @@ from stockup.errors import (
 from stockup.journal import Journal, file_sha256
 from stockup.planning import Job, Plan
 from stockup.results import FileResult, Status
+from stockup.secret import redact
 from stockup.transfer import send_file
 from stockup.transports.base import Transport
 
@@ -246,7 +247,7 @@ class UploadEngine:
             except Exception as exc:  # a bug: this file fails, the run goes on
                 await _close(connection)
                 log.exception("sending %s to %s failed", art.label, account.name)
-                error = f"internal error ({type(exc).__name__}): {exc}"
+                error = redact(f"internal error ({type(exc).__name__}): {exc}")
                 return self._fail(job, outcome(Status.FAILED, attempt, error))
             self.journal.finish(account.name, job.remote_path, Status.UPLOADED, None)
             return outcome(Status.UPLOADED, attempt)

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from stockup.secret import redact
+
 
 class ExitCode(IntEnum):
     OK = 0
@@ -125,10 +127,15 @@ class KeychainError(VaultError):
 
 class TransportError(StockupError):
     """A failure talking to a server. ``retryable`` tells the engine whether
-    trying again (resuming from the remote partial size) can help."""
+    trying again (resuming from the remote partial size) can help. The
+    message is redacted when the error is made: it may quote a server's
+    reply, and a server may echo a password back."""
 
     exit_code = ExitCode.TRANSPORT
     retryable = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
 
 
 class ConnectFailed(TransportError):

@@ -70,7 +70,8 @@ def file_sha256(path: Path) -> tuple[int, int, str]:
 
 
 def _clean(error: str | None) -> str | None:
-    """Server replies end up in errors: never let one carry a secret to disk."""
+    """Errors are redacted where they are made (a TransportError, an internal
+    error); once more here, because nothing written to disk may carry a secret."""
     return redact(error) if error else error
 
 

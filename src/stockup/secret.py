@@ -7,9 +7,11 @@ place the real value is needed (a KDF, a login command).
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
-from typing import NoReturn
+import re
+from typing import Any, NoReturn
 
 REDACTED = "***"
 
@@ -53,11 +55,25 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
+@functools.cache
+def _pattern(values: frozenset[str]) -> re.Pattern[str]:
+    # Longest first, so a secret that contains another is masked whole.
+    alternatives = "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
+
+
 def redact(text: str) -> str:
-    """Replace every known secret value in ``text`` with ``***``."""
-    for value in sorted(_known_values, key=len, reverse=True):
-        text = text.replace(value, REDACTED)
-    return text
+    """Replace each known secret value that stands as a word of its own in
+    ``text`` with ``***``.
+
+    Applied only where a secret can arrive as text: server replies (every
+    :class:`~stockup.errors.TransportError` message), log records and
+    tracebacks, and errors of unknown origin. Not to file names or stockup's
+    own words: with the passphrase ``short``, ``short_4k_clip.mp4`` stays
+    whole, which also does not tell where a short secret occurs."""
+    if not _known_values:
+        return text
+    return _pattern(frozenset(_known_values)).sub(REDACTED, text)
 
 
 class RedactingFilter(logging.Filter):
@@ -69,3 +85,14 @@ class RedactingFilter(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
+
+
+class RedactingFormatter(logging.Formatter):
+    """Also redacts tracebacks (``-v``): the filter sees only the message, and
+    an exception's text can carry a server's reply."""
+
+    def formatException(self, ei: Any) -> str:  # logging's name
+        return redact(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:  # logging's name
+        return redact(super().formatStack(stack_info))

@@ -11,7 +11,7 @@ from stockup import __version__
 from stockup.cli import output
 from stockup.cli.commands import account, agencies, check, demo, ui, upload, vault
 from stockup.errors import ExitCode, StockupError
-from stockup.secret import RedactingFilter, redact
+from stockup.secret import RedactingFilter, RedactingFormatter, redact
 
 COMMAND_MODULES = (vault, account, agencies, check, upload, ui, demo)
 
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _configure_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(levelname)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO if verbose else logging.WARNING)

@@ -1,4 +1,4 @@
-"""Console helpers: results to stdout, diagnostics to stderr, secrets redacted.
+"""Console helpers: results to stdout, diagnostics to stderr.
 
 Everything printed here is data to rich, never markup: a file name or a
 server reply containing ``[/]`` or ``[link=...]`` prints as itself, and
@@ -15,7 +15,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from stockup.secret import redact
 from stockup.text import printable
 
 stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -23,8 +22,9 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def plain(message: str, *, newlines: bool = False) -> str:
-    """What may reach the terminal of a message: redacted, control characters escaped."""
-    return printable(redact(message), newlines=newlines)
+    """A message as the terminal may show it: control characters escaped.
+    Secrets are redacted where they can arrive (stockup.secret.redact), not here."""
+    return printable(message, newlines=newlines)
 
 
 def error(message: str) -> None:
@@ -40,7 +40,7 @@ def info(message: str) -> None:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(redact(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:

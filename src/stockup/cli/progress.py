@@ -19,7 +19,6 @@ from stockup.accounting import (
 )
 from stockup.cli import output
 from stockup.results import FileResult, Status
-from stockup.secret import redact
 from stockup.text import human_bytes, human_duration
 
 
@@ -32,7 +31,7 @@ def describe(result: FileResult) -> str:
         line += f" ({result.bytes:,} bytes sent{resumed}, {result.attempts} attempt(s))"
     if result.error:
         line += f": {result.error}"
-    return redact(line)
+    return line
 
 
 class PlainRenderer:

@@ -17,7 +17,6 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from stockup.passphrase import PassphraseSource
-from stockup.secret import redact
 from stockup.store import Store
 from stockup.text import human_bytes, human_duration
 from stockup.web.guard import CSRF_FIELD, Handler, Keys, form_action
@@ -37,8 +36,6 @@ def _templates(keys: Keys) -> Jinja2Templates:
         autoescape=select_autoescape(default=True),
         trim_blocks=True,
         lstrip_blocks=True,
-        # Any secret value this process knows is masked wherever a page shows text.
-        finalize=lambda value: redact(value) if isinstance(value, str) else value,
     )
     env.filters["bytes"] = human_bytes
     env.filters["duration"] = human_duration

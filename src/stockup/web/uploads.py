@@ -216,7 +216,7 @@ class Uploads:
             run.message = "Cancelled: what arrived is kept; retry to resume the rest."
         except StockupError as exc:
             run.state = "failed"
-            run.message = redact(str(exc))
+            run.message = str(exc)
         except Exception as exc:  # a bug: say so on the page, as the CLI does, and log it
             run.state = "failed"
             run.message = redact(f"internal error ({type(exc).__name__}): {exc}")

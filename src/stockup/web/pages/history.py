@@ -13,7 +13,6 @@ from starlette.routing import Route
 from stockup.errors import UsageError
 from stockup.journal import Journal, write_history_csv
 from stockup.results import OUTCOMES
-from stockup.secret import redact
 from stockup.web.ui import Ui, encode
 
 HISTORY_LIMIT = 1000
@@ -59,7 +58,7 @@ def routes(ui: Ui) -> list[Route]:
         text = io.StringIO()
         write_history_csv(rows, text)
         return Response(
-            redact(text.getvalue()),
+            text.getvalue(),
             media_type="text/csv; charset=utf-8",
             headers={"content-disposition": 'attachment; filename="stockup-history.csv"'},
         )
