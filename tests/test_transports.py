@@ -525,3 +525,53 @@ def test_sftp_key_login(tmp_path: Path) -> None:
         assert sha(info.root / "keyed.jpg") == sha(local)
         with pytest.raises(TransportError):
             run(go("wrong key passphrase"))
+
+
+@pytest.mark.parametrize(
+    "offered,named",
+    [
+        ({"kex_algs": ["diffie-hellman-group14-sha1"]}, "diffie-hellman-group14-sha1"),
+        ({"mac_algs": ["hmac-sha1"], "encryption_algs": ["aes128-ctr"]}, "hmac-sha1"),
+        ({"host_key": "ssh-dss"}, "ssh-dss"),
+    ],
+    ids=["kex", "mac", "signature"],
+)
+def test_sha1_only_ssh_servers_are_refused_unless_allowed(
+    tmp_path: Path, offered: dict[str, Any], named: str
+) -> None:
+    import asyncssh
+
+    from stockup.config import Account
+    from stockup.credentials import Credentials
+    from stockup.demo.servers import asyncssh_sftpd
+    from stockup.errors import InsecureServer
+    from stockup.paths import Paths
+    from stockup.secret import Secret
+    from stockup.transports.hostkeys import KnownHosts
+
+    local = make_file(tmp_path / "old.jpg", 5000)
+    paths = Paths(tmp_path / "home", tmp_path / "home", tmp_path / "home" / "state")
+    host_key = asyncssh.generate_private_key(offered.pop("host_key", "ssh-ed25519"))
+    with asyncssh_sftpd(tmp_path / "root", host_key=host_key, **offered) as info:
+        KnownHosts(paths.known_hosts_file).add(info.host, info.port, host_key)
+
+        async def go(allow_sha1: bool) -> None:
+            account = Account(name="old", agency="custom", protocol="sftp", host=info.host,
+                              port=info.port, allow_sha1=allow_sha1)  # fmt: skip
+            transport = open_transport(
+                account.server,
+                Credentials(info.user, Secret(info.password)),
+                TransportOptions(known_hosts=paths.known_hosts_file),
+            )
+            try:
+                await transport.connect()
+                await send_file(transport, local, "", local.name)
+            finally:
+                await transport.close()
+
+        with pytest.raises(InsecureServer, match=named) as refused:
+            run(go(False))
+        assert "only SHA-1" in str(refused.value) and "allow SHA-1" in str(refused.value)
+        assert not refused.value.retryable
+        run(go(True))
+        assert sha(info.root / "old.jpg") == sha(local)

@@ -55,6 +55,7 @@ class Account:
     rename: bool = True
     login: str = "password"
     key_file: str | None = None
+    allow_sha1: bool = False
     folders: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -97,6 +98,7 @@ class Account:
             passive=self.passive,
             login=self.login,
             key_file=self.key_file,
+            allow_sha1=self.allow_sha1,
         )
 
     @property

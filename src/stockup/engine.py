@@ -44,6 +44,7 @@ from stockup.errors import (
     CertificateError,
     HostKeyChanged,
     HostKeyUnknown,
+    InsecureServer,
     NameNotResolved,
     QuotaExceeded,
     TransportError,
@@ -65,6 +66,7 @@ ACCOUNT_ERRORS = (
     CertificateError,
     HostKeyChanged,
     HostKeyUnknown,
+    InsecureServer,
     NameNotResolved,
     QuotaExceeded,
 )

@@ -12,6 +12,9 @@ prints that line and exits with the error's :attr:`exit_code`.
     │   ├── AccountExists
     │   ├── PlaintextRefused      plain FTP without --allow-plaintext
     │   └── EndpointNeedsLogin    an edit changes the server but gives no login
+    ├── StateError                journal or local files unusable (exit 1)
+    │   ├── JournalDamaged / JournalBusy
+    │   └── UploadBusy            another upload to the same account runs
     ├── PassphraseUnavailable     no passphrase source (exit 3)
     ├── VaultError                (exit 3)
     │   ├── VaultMissing / VaultExists
@@ -26,6 +29,7 @@ prints that line and exits with the error's :attr:`exit_code`.
         │              TemporaryServerError
         └── final:     NameNotResolved, AuthenticationFailed,
                        CertificateError, HostKeyUnknown, HostKeyChanged,
+                       InsecureServer,
                        PermissionDenied, QuotaExceeded, ServerError
 """
 
@@ -125,6 +129,23 @@ class KeychainError(VaultError):
     pass
 
 
+class StateError(StockupError):
+    """stockup's own files (the journal, its folders) cannot be used: damaged,
+    a full disk, an OS error. The message says how to recover (exit 1)."""
+
+
+class JournalDamaged(StateError):
+    pass
+
+
+class JournalBusy(StateError):
+    pass
+
+
+class UploadBusy(StateError):
+    """Another stockup is uploading to the same account now."""
+
+
 class TransportError(StockupError):
     """A failure talking to a server. ``retryable`` tells the engine whether
     trying again (resuming from the remote partial size) can help. The
@@ -176,6 +197,10 @@ class HostKeyUnknown(TransportError):
 
 class HostKeyChanged(TransportError):
     pass
+
+
+class InsecureServer(TransportError):
+    """The server offers only algorithms stockup refuses (SHA-1 in SSH)."""
 
 
 class PermissionDenied(TransportError):

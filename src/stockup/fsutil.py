@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import filelock
@@ -42,6 +42,23 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def held_locks(paths: list[Path], busy: Callable[[Path], Exception]) -> Iterator[None]:
+    """Hold every lock in ``paths`` or none: a lock another process holds
+    raises ``busy(path)`` at once, and the ones taken so far are released.
+    The OS releases them if the process dies, even by ``kill -9``."""
+    with contextlib.ExitStack() as stack:
+        for path in paths:
+            ensure_private_dir(path.parent)
+            lock = filelock.FileLock(str(path), timeout=0, mode=0o600)
+            try:
+                lock.acquire()
+            except filelock.Timeout:
+                raise busy(path) from None
+            stack.callback(lock.release)
+        yield
 
 
 @contextlib.contextmanager

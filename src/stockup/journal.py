@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from stockup.errors import JournalBusy, JournalDamaged, StateError
 from stockup.paths import ensure_private_dir
 from stockup.results import OUTCOMES, FileResult, Status
 from stockup.secret import redact
@@ -99,22 +100,82 @@ class Transfer:
     last_error: str | None
 
 
+def journal_error(exc: sqlite3.Error | OSError, path: Path) -> StateError:
+    """What went wrong with the journal, and what the user can do about it."""
+    text = str(exc)
+    if isinstance(exc, OSError):
+        return StateError(f"cannot use the journal {path}: {exc.strerror or exc}")
+    if "locked" in text or "busy" in text:
+        return JournalBusy(
+            f"the journal {path} is busy: another stockup is writing it; try again in a moment"
+        )
+    if "full" in text:
+        return StateError(
+            f"no room on the disk for the journal {path}; free some space and run again"
+        )
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return JournalDamaged(
+            f"the journal {path} is damaged ({text}). Move it aside (rename it to "
+            f"{path.name}.damaged) and run again: stockup then starts a new, empty journal. "
+            "It will not know what was uploaded before, so a file sent earlier is sent again "
+            "unless you leave it out"
+        )
+    return StateError(f"the journal {path}: {text}")
+
+
+class _Guarded:
+    """The SQLite connection, with every error turned into a stockup error
+    that says what to do (never "internal error (DatabaseError)")."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            # One run plans in a worker thread and sends on the event loop, one
+            # after the other, never at once: the connection may change threads.
+            self._db = sqlite3.connect(
+                path, isolation_level=None, timeout=30, check_same_thread=False
+            )
+        except (sqlite3.Error, OSError) as exc:
+            raise journal_error(exc, path) from None
+
+    def execute(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(sql, parameters)
+        except sqlite3.Error as exc:
+            raise journal_error(exc, self.path) from None
+
+    def executescript(self, script: str) -> None:
+        try:
+            self._db.executescript(script)
+        except sqlite3.Error as exc:
+            raise journal_error(exc, self.path) from None
+
+    def close(self) -> None:
+        self._db.close()
+
+
 class Journal:
     def __init__(self, path: Path) -> None:
         ensure_private_dir(path.parent)
         self.path = path
-        # One run plans in a worker thread and sends on the event loop, one
-        # after the other, never at once: the connection may change threads.
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
-        for table, columns in ADDED_COLUMNS.items():
-            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
-            for name, kind in columns.items():
-                if name not in have:
-                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
-        path.chmod(0o600)
+        self._db = _Guarded(path)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+            for table, columns in ADDED_COLUMNS.items():
+                have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                for name, kind in columns.items():
+                    if name not in have:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+            # A damaged page can pass the statements above: check the whole file once.
+            (verdict,) = self._db.execute("PRAGMA quick_check").fetchone()
+            if verdict != "ok":
+                raise journal_error(sqlite3.DatabaseError(verdict), path)
+            path.chmod(0o600)
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         self._db.close()

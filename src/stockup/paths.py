@@ -44,6 +44,10 @@ class Paths:
     def journal_file(self) -> Path:
         return self.state_dir / "journal.sqlite3"
 
+    def upload_lock(self, account: str) -> Path:
+        """Held while a run uploads to ``account`` (account names are file-safe)."""
+        return self.state_dir / "locks" / f"upload-{account}.lock"
+
 
 def default_paths() -> Paths:
     home = os.environ.get("STOCKUP_HOME")

@@ -20,7 +20,8 @@ from stockup.accounting import Accounting, Listener, Notice
 from stockup.config import Account
 from stockup.credentials import Credentials
 from stockup.engine import TransportFactory, UploadEngine
-from stockup.errors import UsageError
+from stockup.errors import UploadBusy, UsageError
+from stockup.fsutil import held_locks
 from stockup.journal import Journal
 from stockup.passphrase import PassphraseSource
 from stockup.paths import Paths
@@ -152,11 +153,26 @@ class UploadSession:
             finally:
                 plan.close()
 
+    def _busy(self, lock: Path) -> UploadBusy:
+        account = lock.stem.removeprefix("upload-")
+        return UploadBusy(
+            f"another stockup is uploading to account {account} right now; wait for it to "
+            "finish, then run this again (the journal will skip what it sent)"
+        )
+
     async def run(self, passphrase: PassphraseSource) -> Summary:
         """Plan and send; cancelling this coroutine stops the run cleanly (the
-        journal keeps what arrived, the next run resumes the rest)."""
+        journal keeps what arrived, the next run resumes the rest). Each
+        account is locked for the run: a second run to the same account, from
+        this process or another, is refused at once, so no file is ever sent
+        twice at the same time."""
         settings = self.request.settings
-        with contextlib.closing(Journal(self.store.paths.journal_file)) as journal:
+        paths = self.store.paths
+        locks = [paths.upload_lock(a.name) for a in self.accounts]
+        with (
+            held_locks(locks, self._busy),
+            contextlib.closing(Journal(paths.journal_file)) as journal,
+        ):
             plan = await asyncio.to_thread(self._plan, journal)
             try:
                 for note in plan.notes:

@@ -49,6 +49,7 @@ class AccountOptions:
     rename: bool = True
     login: str = "password"
     key_file: str | None = None
+    allow_sha1: bool = False
 
 
 def build_account(name: str, options: AccountOptions) -> Account:
@@ -92,6 +93,7 @@ def build_account(name: str, options: AccountOptions) -> Account:
         rename=options.rename,
         login=options.login,
         key_file=options.key_file,
+        allow_sha1=options.allow_sha1,
         folders={} if options.remote_dir else dict(agency.folders),
     )
 
@@ -116,6 +118,7 @@ class AccountChanges:
     rename: bool | None = None
     login: str | None = None
     key_file: str | None = None
+    allow_sha1: bool | None = None
 
 
 def edit_account(account: Account, changes: AccountChanges) -> Account:

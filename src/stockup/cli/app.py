@@ -66,6 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         output.error("interrupted")
         return int(ExitCode.INTERRUPTED)
+    except OSError as exc:  # the machine's, not a bug: a full disk, a folder not ours
+        where = f"{exc.filename}: " if exc.filename else ""
+        output.error(f"{where}{exc.strerror or exc}")
+        return int(ExitCode.FAILURE)
     except Exception as exc:  # a bug: say so in one line, keep locals out of sight
         output.error(f"internal error ({type(exc).__name__}): {redact(str(exc))}")
         if args.verbose:

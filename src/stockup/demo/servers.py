@@ -117,8 +117,10 @@ def asyncssh_sftpd(
     root: Path,
     host_key: asyncssh.SSHKey | None = None,
     client_key: asyncssh.SSHKey | None = None,
+    **algorithms: list[str],
 ) -> Iterator[ServerInfo]:
-    """SFTP with password login, and key login for ``client_key`` when given."""
+    """SFTP with password login, and key login for ``client_key`` when given;
+    ``algorithms`` (kex_algs, mac_algs, signature_algs ...) limit what it offers."""
     root.mkdir(parents=True, exist_ok=True)
     key = host_key or asyncssh.generate_private_key("ssh-ed25519")
     loop = asyncio.new_event_loop()
@@ -133,6 +135,7 @@ def asyncssh_sftpd(
             server_factory=_SSHServer,
             sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(root).encode()),
             allow_scp=False,
+            **algorithms,
             authorized_client_keys=(
                 asyncssh.import_authorized_keys(client_key.export_public_key().decode())
                 if client_key

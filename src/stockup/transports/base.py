@@ -52,6 +52,8 @@ class Endpoint:
     passive: bool = True
     login: str = "password"
     key_file: str | None = None
+    allow_sha1: bool = False
+    """Accept an SSH server that offers only SHA-1 algorithms."""
 
     @property
     def address(self) -> str:

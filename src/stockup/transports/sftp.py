@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import TypeVar
 
 import asyncssh
+from asyncssh.kex import get_default_kex_algs
+from asyncssh.mac import get_default_mac_algs
+from asyncssh.public_key import get_default_public_key_algs
 
 from stockup.credentials import Credentials
 from stockup.errors import (
@@ -23,6 +27,7 @@ from stockup.errors import (
     ConnectionLost,
     HostKeyChanged,
     HostKeyUnknown,
+    InsecureServer,
     NameNotResolved,
     PermissionDenied,
     QuotaExceeded,
@@ -54,6 +59,24 @@ ENCRYPTION_ALGS = [
     "aes192-ctr",
     "aes128-ctr",
 ]
+
+
+SHA1_NAMES = ("ssh-rsa", "ssh-dss", "x509v3-ssh-rsa", "x509v3-ssh-dss")
+PSEUDO_ALGORITHMS = ("ext-info-", "kex-strict-")
+
+
+def _is_sha1(name: str) -> bool:
+    """Algorithms that rest on SHA-1: *-sha1 key exchanges and MACs, and the
+    ssh-rsa / ssh-dss signatures (and their certificates)."""
+    return "sha1" in name or name in SHA1_NAMES or name.startswith(("ssh-rsa-cert", "ssh-dss-cert"))
+
+
+def _names(algs: list[bytes]) -> list[str]:
+    return [alg.decode("ascii") for alg in algs]
+
+
+def _without_sha1(algs: list[str], refused: bool) -> list[str]:
+    return [alg for alg in algs if not (refused and _is_sha1(alg))]
 
 
 class _HostKeyCheck(asyncssh.SSHClient):
@@ -101,11 +124,14 @@ class SftpTransport(Transport):
         endpoint, options = self.endpoint, self.options
         known = self._known_hosts.keys_for(endpoint.host, endpoint.port)
         check = _HostKeyCheck(known, options.trust_unknown_host_key, options.trust_fingerprint)
-        algs: list[str] | str = (
+        host_key_algs = (
             sorted({alg.decode() for key in known for alg in key.sig_algorithms})
             if known
-            else "default"
+            else [alg.decode() for alg in get_default_public_key_algs()]
         )
+        refused = not endpoint.allow_sha1
+        if not _without_sha1(host_key_algs, refused):
+            raise InsecureServer(self._sha1_only("host key", host_key_algs))
         login: dict[str, object] = {}
         if endpoint.login == "password":
             login.update(
@@ -127,7 +153,9 @@ class SftpTransport(Transport):
                     endpoint.port,
                     username=self.credentials.username,
                     known_hosts=asyncssh.import_known_hosts(""),
-                    server_host_key_algs=algs,
+                    server_host_key_algs=_without_sha1(host_key_algs, refused),
+                    kex_algs=_without_sha1(_names(get_default_kex_algs()), refused),
+                    mac_algs=_without_sha1(_names(get_default_mac_algs()), refused),
                     encryption_algs=ENCRYPTION_ALGS,
                     client_factory=lambda: check,
                     connect_timeout=self._timeouts.connect,
@@ -144,6 +172,8 @@ class SftpTransport(Transport):
             raise AuthenticationFailed(
                 f"{endpoint.host}: login failed for user {self.credentials.username!r}"
             ) from None
+        except asyncssh.KeyExchangeFailed as exc:
+            raise self._negotiation_error(exc) from None
         except (TimeoutError, OSError, asyncssh.Error) as exc:
             raise self._error(exc, "connect") from None
         self._conn = conn
@@ -177,6 +207,30 @@ class SftpTransport(Transport):
             ) from None
         except OSError as exc:
             raise AuthenticationFailed(f"cannot read the SSH key {path}: {exc.strerror}") from None
+
+    def _sha1_only(self, kind: str, offered: list[str]) -> str:
+        return (
+            f"{self._where()} offers only SHA-1 for its {kind} ({', '.join(offered)}), which "
+            "stockup refuses, as OpenSSH 8.8 and later do. Ask the agency to upgrade; to "
+            f"accept it anyway, allow SHA-1 for account {self.endpoint.account}"
+        )
+
+    def _negotiation_error(self, exc: asyncssh.KeyExchangeFailed) -> TransportError:
+        """No algorithm in common: say which kind, and whether SHA-1 is why."""
+        found = re.search(
+            r"No matching (.+?) algorithm found, sent .* and received (\S*)", str(exc)
+        )
+        if found is None:
+            return self._error(exc, "connect")
+        kind = found.group(1)
+        # ext-info-s and kex-strict-* are markers in the list, not algorithms.
+        offered = [a for a in found.group(2).split(",") if not a.startswith(PSEUDO_ALGORITHMS)]
+        if not self.endpoint.allow_sha1 and offered and all(map(_is_sha1, offered)):
+            return InsecureServer(self._sha1_only(kind, offered))
+        return InsecureServer(
+            f"{self._where()}: no {kind} algorithm in common; the server offers "
+            f"{', '.join(offered) or 'none'}"
+        )
 
     def _host_key_error(self, check: _HostKeyCheck, known: list[asyncssh.SSHKey]) -> TransportError:
         offered = check.offered

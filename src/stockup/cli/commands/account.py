@@ -58,6 +58,11 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow plain FTP, which sends the password in clear text",
     )
+    add.add_argument(
+        "--allow-sha1",
+        action="store_true",
+        help="accept an SFTP server that offers only SHA-1 algorithms (old, weak)",
+    )
     add.set_defaults(handler=run_add)
 
     edit = actions.add_parser(
@@ -82,6 +87,11 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     edit.add_argument("--login", choices=("password", "key", "agent"))
     edit.add_argument("--key-file", help="SSH private key for --login key")
     edit.add_argument("--allow-plaintext", action="store_const", const=True, help="allow plain FTP")
+    sha1 = edit.add_mutually_exclusive_group()
+    sha1.add_argument(
+        "--allow-sha1", action="store_const", const=True, help="accept SHA-1-only SFTP servers"
+    )
+    sha1.add_argument("--refuse-sha1", action="store_const", const=False, dest="allow_sha1")
     edit.add_argument("--user", help="login name, when the server changes (asked for if omitted)")
     edit.add_argument("--password-stdin", action="store_true")
     edit.set_defaults(handler=run_edit)
