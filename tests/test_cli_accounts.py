@@ -13,6 +13,8 @@ from stockup.passphrase import PassphraseSource
 from stockup.paths import Paths
 from stockup.store import Store
 from tests.conftest import PASSPHRASE
+from tests.servers.fixtures import ServerFactory
+from tests.support.accounts import add_account
 from tests.support.cli import Cli, Result
 from tests.support.secrets_scan import files_under, find_secret
 
@@ -310,3 +312,53 @@ def test_secret_scan_over_a_whole_session(cli: Cli, home: Path) -> None:
     assert find_secret(secrets, outputs) == []
     assert find_secret(secrets, files_under(home, exclude=[home / "vault.json"])) == []
     assert find_secret(secrets, {"vault": (home / "vault.json").read_bytes()}) == []
+
+
+def test_dropping_a_pin_or_swapping_the_ca_in_config_releases_no_password(
+    cli: Cli, home: Path, tmp_path: Path, start_server: ServerFactory
+) -> None:
+    """The vault binds the password to the server and to how it is trusted."""
+    other_ca = tmp_path / "other-ca.pem"
+    other_ca.write_text("-----BEGIN CERTIFICATE-----\nnot ours\n-----END CERTIFICATE-----\n")
+    with start_server("pyftpdlib-ftps") as server:
+        cli.ok("init")
+        add_account(cli, server, name="shop")
+        cli.ok("account", "test", "shop")
+        config = home / "config.toml"
+        original = config.read_text()
+        ca_file = str(server.info.ca_file)
+        config.write_text(original.replace(ca_file, str(other_ca)))
+        swapped = cli("account", "test", "shop")
+        assert swapped.returncode == 3, swapped.output
+        assert "way it is trusted" in swapped.stderr
+        assert "stockup account password shop" in swapped.stderr
+        config.write_text(original)
+        pin = "ab" * 32
+        cli.ok("account", "edit", "shop", "--pin-sha256", pin)  # through stockup: no password
+        config.write_text(config.read_text().replace(f'pin_sha256 = "{pin}"\n', ""))
+        dropped = cli("account", "test", "shop")
+        assert dropped.returncode == 3 and "way it is trusted" in dropped.stderr
+        cli.ok("account", "edit", "shop", "--pin-sha256", "", "--user", server.info.user,
+               "--password-stdin", input=server.info.password + "\n")  # fmt: skip
+        cli.ok("account", "test", "shop")
+
+
+def test_init_warns_about_a_weak_passphrase(home: Path, tmp_path: Path) -> None:
+    weak = Cli(home=tmp_path / "weak", env={"STOCKUP_PASSPHRASE": "password123"})
+    result = weak.ok("init")
+    assert "warning: this passphrase is weak" in result.stderr
+    assert "password123" not in result.output
+    strong = Cli(home=home, env={"STOCKUP_PASSPHRASE": PASSPHRASE})
+    assert "weak" not in strong.ok("init").stderr
+    changed = strong.ok("passphrase", "change", env={"STOCKUP_NEW_PASSPHRASE": "qwerty"})
+    assert "this passphrase is weak" in changed.stderr
+
+
+def test_a_passphrase_file_gives_its_first_line_only(home: Path, tmp_path: Path) -> None:
+    secret_file = tmp_path / "pp"
+    secret_file.write_text("first line is the passphrase\nsecond line is a note\n")
+    cli = Cli(home=home)
+    cli.ok("init", "--passphrase-file", str(secret_file))
+    add = cli("account", "add", "a", "--agency", "adobestock", "--user", "u", "--password-stdin",
+              input="pw\n", env={"STOCKUP_PASSPHRASE": "first line is the passphrase"})  # fmt: skip
+    assert add.returncode == 0, add.output

@@ -85,3 +85,35 @@ def test_links_pipes_and_devices_are_skipped_never_opened(
     assert "zero.jpg" in checked.stderr and "Traceback" not in checked.output
     named = cli("check", str(tmp_path / "pipe"), "--agency", "adobestock")
     assert named.returncode == 2 and "named pipe" in named.stderr
+
+
+def test_reading_facts_is_linear_and_bounded(tmp_path: Path) -> None:
+    """A JPEG crafted with many unclosed XMP packets, and a 1 GiB SVG: each
+    file's facts in well under a second, without reading it whole."""
+    import io
+    import time
+    import tracemalloc
+
+    from PIL import Image
+
+    from stockup.checks.facts import read_facts
+
+    small = io.BytesIO()
+    Image.new("RGB", (16, 16)).save(small, "JPEG")
+    crafted = tmp_path / "crafted.jpg"
+    crafted.write_bytes(small.getvalue()[:-2] + b"<x:xmpmeta " * 800_000 + b"\xff\xd9")
+    huge = tmp_path / "huge.svg"
+    with huge.open("wb") as handle:
+        handle.write(b'<svg xmlns="http://www.w3.org/2000/svg" version="1.1">')
+        handle.truncate(1 << 30)  # sparse: 1 GiB on paper
+    for path in (crafted, huge):
+        tracemalloc.start()
+        began = time.monotonic()
+        facts = read_facts(path)
+        elapsed = time.monotonic() - began
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert elapsed < 1.0, f"{path.name}: {elapsed:.2f} s"
+        assert peak < 64 * 1024 * 1024, f"{path.name}: {peak:,} bytes"
+        assert facts.metadata.keywords == []
+    assert read_facts(huge).svg_version == "1.1"

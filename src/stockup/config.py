@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
@@ -84,6 +85,27 @@ class Account:
     def endpoint(self) -> str:
         """What the vault binds the password to: ``protocol://host:port``."""
         return f"{self.protocol}://{self.server.address.lower()}"
+
+    @property
+    def binding(self) -> str:
+        """What the vault binds the password to: the endpoint, and how the
+        server is trusted (certificate pin, CA file's content). Editing
+        config.toml to drop a pin or swap the CA changes it, so the password
+        is not released to a server trusted some other way."""
+        parts = [self.endpoint]
+        if self.pin_sha256:
+            parts.append(f"pin-sha256={self.pin_sha256}")
+        if self.ca_file:
+            try:
+                digest = hashlib.sha256(Path(self.ca_file).read_bytes()).hexdigest()
+            except OSError as exc:
+                raise ConfigError(
+                    f"account {self.name!r}: cannot read its CA file {self.ca_file} "
+                    f"({exc.strerror or exc})",
+                    setting="ca_file",
+                ) from None
+            parts.append(f"ca-sha256={digest}")
+        return ";".join(parts)
 
     @property
     def server(self) -> Endpoint:

@@ -119,9 +119,30 @@ def _run_command(command: str) -> Secret:
 
 
 def _read_file(path: Path) -> Secret:
+    """The file's first line, as ``--passphrase-file``'s help says."""
     try:
-        return Secret(_strip_newline(path.read_text(encoding="utf-8")))
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return Secret(lines[0] if lines else "")
     except OSError as exc:
         raise PassphraseUnavailable(f"cannot read passphrase file {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise PassphraseUnavailable(f"the passphrase file {path} is not UTF-8") from None
+
+
+STRONG_ENOUGH = 3
+"""zxcvbn's score (0-4) from which a passphrase is not warned about."""
+
+
+def weakness(passphrase: Secret) -> str | None:
+    """Why ``passphrase`` is weak, in a sentence, or None. Estimated by zxcvbn
+    (Dropbox's estimator: dictionaries, keyboard patterns, dates, l33t), not a
+    home-made rule; a warning only, since the vault's Argon2id slows guessing."""
+    from zxcvbn import zxcvbn  # loads its dictionaries: only when asked
+
+    result = zxcvbn(passphrase.reveal()[:100])  # its cost grows with the length
+    if result["score"] >= STRONG_ENOUGH:
+        return None
+    feedback = result["feedback"]
+    why = feedback.get("warning") or "it is short or predictable"
+    tip = " ".join(feedback.get("suggestions") or []) or "Use several unrelated words."
+    return f"this passphrase is weak: {why.rstrip('.')}. {tip}"

@@ -225,15 +225,16 @@ class Store:
                     f"account {account.name!r} exists; remove it first, or change its password "
                     f"with `stockup account password {account.name}`"
                 )
-            vault.put(account.name, account.endpoint, credentials)
+            vault.put(account.name, account.binding, credentials)
             config.accounts[account.name] = account
 
     def set_credentials(
         self, name: str, credentials: Credentials, passphrase: PassphraseSource
     ) -> None:
-        """Store new credentials for ``name``, bound to its current endpoint."""
+        """Store new credentials for ``name``, bound to its current endpoint
+        and trust settings."""
         with self._transaction(passphrase) as (vault, config):
-            vault.put(name, config.get(name).endpoint, credentials)
+            vault.put(name, config.get(name).binding, credentials)
 
     def edit_account(
         self,
@@ -254,8 +255,12 @@ class Store:
                     "give the login for the new server (the saved password stays bound to "
                     "the old one)"
                 )
+            if credentials is None and new.binding != old.binding:
+                # Same server, trusted another way (a new pin or CA file) through
+                # stockup itself: the saved login moves to the new binding.
+                credentials = vault.get(name, old.binding)
             if credentials is not None:
-                vault.put(name, new.endpoint, credentials)
+                vault.put(name, new.binding, credentials)
             config.accounts[name] = new
         return new
 
@@ -267,14 +272,14 @@ class Store:
 
     def credentials(self, name: str, passphrase: PassphraseSource) -> tuple[Account, Credentials]:
         account = self.config().get(name)
-        return account, self.open_vault(passphrase).get(name, account.endpoint)
+        return account, self.open_vault(passphrase).get(name, account.binding)
 
     def credentials_for(
         self, accounts: list[Account], passphrase: PassphraseSource
     ) -> dict[str, Credentials]:
         """Every account's login by name, from one opening of the vault."""
         vault = self.open_vault(passphrase)
-        return {a.name: vault.get(a.name, a.endpoint) for a in accounts}
+        return {a.name: vault.get(a.name, a.binding) for a in accounts}
 
     @contextlib.contextmanager
     def _transaction(self, passphrase: PassphraseSource) -> Iterator[tuple[Vault, Config]]:

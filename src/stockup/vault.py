@@ -246,9 +246,10 @@ class Vault:
             raise VaultMissing(f"the vault holds no password for account {account!r}")
         if record.endpoint != endpoint:
             raise EndpointChanged(
-                f"account {account!r}: endpoint changed from {record.endpoint} to {endpoint} "
-                f"since its password was saved; enter the password again with "
-                f"`stockup account password {account}`"
+                f"account {account!r}: its server or the way it is trusted (certificate pin, "
+                f"CA file) changed since its password was saved ({record.endpoint} -> "
+                f"{endpoint}); nothing was sent. If you made that change, enter the password "
+                f"again with `stockup account password {account}`"
             )
         return self._decrypt(account, endpoint, record)
 

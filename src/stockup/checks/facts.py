@@ -20,6 +20,8 @@ from pathlib import Path
 from stockup.checks.metadata import Metadata, read_iptc, read_xmp
 
 HEADER_BYTES = 4096
+SVG_HEAD_BYTES = 65536
+SVG_TAG_CHARS = 8192
 JPEG_TAIL = 64
 RASTER = ("jpeg", "png", "tiff", "psd")
 VECTOR = ("eps", "ai", "svg")
@@ -218,8 +220,12 @@ def _postscript_facts(facts: FileFacts, header: bytes) -> None:
 
 
 def _svg_facts(facts: FileFacts) -> None:
-    head = facts.path.read_bytes()[:65536].decode("utf-8", "replace")
-    version = re.search(r"<svg[^>]*\sversion=[\"']([\d.]+)[\"']", head)
+    # Only the start of the file is read: an SVG can be gigabytes.
+    with facts.path.open("rb") as handle:
+        head = handle.read(SVG_HEAD_BYTES).decode("utf-8", "replace")
+    start = head.find("<svg")
+    tag = head[start : head.find(">", start, start + SVG_TAG_CHARS)] if start >= 0 else ""
+    version = re.search(r"\sversion=[\"']([\d.]+)[\"']", tag)
     facts.svg_version = version.group(1) if version else None
     facts.metadata = read_xmp(facts.path)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from stockup.cli import output
 from stockup.cli.commands._shared import passphrase_source, store
-from stockup.passphrase import PassphraseSource
+from stockup.passphrase import PassphraseSource, weakness
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -40,7 +40,10 @@ def run_init(args: argparse.Namespace) -> int:
         vault = target.init_vault(None)
         output.info(f"Created vault {vault.path} with its key in the OS keychain.")
     else:
-        vault = target.init_vault(passphrase_source(args, confirm=True))
+        source = passphrase_source(args, confirm=True)
+        if warning := weakness(source.get()):
+            output.warning(warning)
+        vault = target.init_vault(source)
         output.info(f"Created vault {vault.path} (Argon2id + AES-256-GCM).")
     output.info("Next: stockup account add NAME --agency ID   (see `stockup agencies`)")
     return 0
@@ -54,6 +57,8 @@ def run_change(args: argparse.Namespace) -> int:
         prompt="New vault passphrase: ",
         confirm=True,
     )
+    if warning := weakness(new.get()):
+        output.warning(warning)
     store().change_passphrase(passphrase_source(args), new)
     output.info("Passphrase changed.")
     return 0

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from stockup.errors import StockupError, UsageError, VaultError
-from stockup.passphrase import PassphraseSource
+from stockup.passphrase import PassphraseSource, weakness
 from stockup.secret import Secret
 from stockup.vault import read_key_source
 from stockup.web.ui import Ui
@@ -48,7 +48,13 @@ def routes(ui: Ui) -> list[Route]:
                 request, "unlock.html", status, mode=mode, error=str(exc), nav="unlock"
             )
         ui.passphrase = source
-        if mode == "create" or not store.config().accounts:
+        if mode == "create":
+            warning = weakness(source.get())
+            advice = f" Warning: {warning}" if warning else ""
+            return ui.redirect(
+                "/accounts", f"Vault created. Add your first agency account.{advice}"
+            )
+        if not store.config().accounts:
             return ui.redirect("/accounts", "Vault unlocked. Add your first agency account.")
         return ui.redirect("/upload", "Vault unlocked.")
 
