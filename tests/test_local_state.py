@@ -3,9 +3,12 @@ once. Each is a one-line error that says what to do; nothing is lost."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -86,3 +89,46 @@ def test_two_runs_to_one_account_never_send_a_file_twice_at_once(
             assert sha(server.upload_root / path.name) == sha(path)
     rows = json.loads(cli.ok("history", "--json").stdout)
     assert sorted(r["status"] for r in rows) == ["uploaded"] * 4
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB file system of its own (tmpfs; needs root, as CI is)."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                          capture_output=True, check=False)  # fmt: skip
+    if made.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_is_a_one_line_error_and_loses_nothing(
+    small_disk: Path, tmp_path: Path, start_server: ServerFactory
+) -> None:
+    cli = Cli(home=small_disk / "home", env={"STOCKUP_PASSPHRASE": "a long enough pass phrase"})
+    make_batch(tmp_path / "batch", [1000] * 3)
+    with start_server("pyftpdlib-ftps") as server:
+        cli.ok("init")
+        add_account(cli, server)
+        vault = (small_disk / "home" / "vault.json").read_bytes()
+        filler = small_disk / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+        with contextlib.suppress(OSError):  # fill the disk to the last byte
+            while os.write(fd, b"\0" * 512):
+                pass
+        os.close(fd)
+        for args in (
+            ["upload", "--skip-checks", str(tmp_path / "batch"), "--to", "srv"],
+            ["account", "password", "srv", "--user", "u", "--password-stdin"],
+        ):
+            result = cli(*args, input="new password\n")
+            assert result.returncode == 1, result.output
+            assert_one_line(result.stderr)
+            assert "space" in result.stderr or "No space" in result.stderr, result.stderr
+        assert (small_disk / "home" / "vault.json").read_bytes() == vault  # unchanged
+        filler.unlink()
+        cli.ok("upload", "--skip-checks", str(tmp_path / "batch"), "--to", "srv")
