@@ -297,19 +297,15 @@ def test_routing_by_agency_folders(tmp_path: Path) -> None:
     alamy = build_account("alamy", AccountOptions(agency="alamy", allow_plaintext=True))
     batch = Batch(files)
     routed = {p.name: remote_dir_for(alamy, batch.media(p)) for p in batch.files}
-    assert routed == {
-        "a.jpg": "Stock",
-        "logo.eps": "Vector",
-        "logo.jpg": "Vector",
-        "clip.mov": None,
-    }
+    assert routed == {"a.jpg": "Stock", "logo.eps": None, "logo.jpg": None, "clip.mov": None}
     journal = Journal(tmp_path / "j.sqlite3")
     plan = plan_upload([tmp_path / "art"], [alamy], journal, skip_checks=True)
     journal.close()
-    assert {j.remote_path for j in plan.all_jobs()} == {"Stock/a.jpg", "Vector/logo.eps"}
-    assert sorted(r.error or "" for r in plan.decided) == [
-        "Alamy makes its own preview",
-        "alamy takes no video files",
+    assert {j.remote_path for j in plan.all_jobs()} == {"Stock/a.jpg"}
+    assert sorted((str(r.status), r.error or "") for r in plan.decided) == [
+        ("rejected", "its vector logo.eps is not sent: Alamy takes images as JPEGs only"),
+        ("skipped", "Alamy takes images as JPEGs only"),
+        ("skipped", "Alamy's upload server takes images only"),
     ]
     custom = Account(name="c", agency="custom", protocol="sftp", host="h", port=22, remote_dir="in")
     assert remote_dir_for(custom, "video") == "in"

@@ -19,6 +19,12 @@ from pathlib import Path
 
 from stockup.errors import UsageError
 
+SYSTEM_NAMES = {".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db", ".directory"}
+SIDECAR_SUFFIXES = {".tmp", ".xmp", ".thm", ".aae", ".lrv", ".dop", ".pp3", ".on1", ".bak"}
+"""Files next to artworks that no agency takes: operating-system clutter,
+editors' sidecars (XMP, DxO, RawTherapee, ON1, Apple Photos edits), camera
+thumbnails and proxies, temporary files."""
+
 KINDS = {
     stat.S_IFIFO: "a named pipe (FIFO)",
     stat.S_IFCHR: "a character device",
@@ -35,10 +41,17 @@ class Collected:
     """Links not followed: their targets lie outside the paths given."""
     not_files: list[tuple[Path, str]] = field(default_factory=list)
     """Paths that are not regular files, with what they are."""
+    system_files: int = 0
+    """.DS_Store, Thumbs.db, AppleDouble ._ files, sidecars: not artworks."""
 
     def notes(self) -> list[str]:
         """One line per kind of thing skipped, for every front end."""
         lines = []
+        if self.system_files:
+            lines.append(
+                f"ignored {self.system_files} system or sidecar file(s) that are not artworks "
+                "(.DS_Store, Thumbs.db, ._ files, .xmp, .tmp ...)"
+            )
         if self.links_outside:
             lines.append(
                 f"skipped {self.links_outside} link(s) to files outside the folders given "
@@ -49,6 +62,13 @@ class Collected:
             examples = ", ".join(p.name for p, k in self.not_files if k == kind)
             lines.append(f"skipped {count} path(s) that are {kind}, not files: {examples}")
         return lines
+
+
+def is_system_file(name: str) -> bool:
+    lowered = name.lower()
+    return (
+        lowered in SYSTEM_NAMES or name.startswith("._") or Path(lowered).suffix in SIDECAR_SUFFIXES
+    )
 
 
 def _kind(path: Path) -> str | None:
@@ -92,6 +112,8 @@ def collect_files(paths: Iterable[Path], *, follow_links: bool = False) -> Colle
         for folder, dirs, names in os.walk(path):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(names):
-                if not name.startswith("."):
+                if is_system_file(name):
+                    collected.system_files += 1
+                elif not name.startswith("."):
                     take(Path(folder) / name, named=False)
     return collected

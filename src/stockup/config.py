@@ -57,6 +57,9 @@ class Account:
     login: str = "password"
     key_file: str | None = None
     allow_sha1: bool = False
+    rules: str | None = None
+    """For a custom server: the agency whose rules the checks apply (none: only
+    whether each file is a valid artwork)."""
     folders: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

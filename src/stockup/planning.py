@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stockup.catalogue import get_agency
-from stockup.checks import Batch
+from stockup.catalogue import Agency, get_agency
+from stockup.checks import Batch, rules_agency
 from stockup.collect import collect_files
 from stockup.config import Account
 from stockup.errors import UsageError
@@ -23,6 +23,8 @@ from stockup.journal import Journal
 from stockup.packaging import NAME_WITH_CONTROLS, build_zip, has_control_characters, safe_name
 from stockup.results import FileResult, Status
 from stockup.transports.base import join_remote
+
+ALREADY_UPLOADED = "already uploaded with the same content"
 
 
 @dataclass(frozen=True)
@@ -168,59 +170,116 @@ class _Planner:
     def plan_account(
         self, account: Account, *, force: bool, skip_checks: bool, safe_names: bool
     ) -> None:
-        plan, batch, journal = self.plan, self.batch, self.journal
+        """Vectors are planned before their previews: a preview goes only with
+        its vector (as the next file on the same connection, or inside its
+        ZIP), never alone, and is judged by the agency's preview rules."""
+        plan, batch = self.plan, self.batch
         agency = get_agency(account.agency)
+        rules = rules_agency(account)
         packaging = agency.vector_packaging
         jobs: dict[Path, Job] = {}
         seen: dict[str, Path] = {}
+        vector_fate: dict[Path, str] = {}
+        """Why a vector is not sent in this run (absent: it is sent)."""
 
         def decide(path: Path, status: Status, reason: str, remote: str = "") -> None:
             plan.decided.append(
                 FileResult(self.label(path), account.name, remote, status, error=reason)
             )
+            if path in batch.vector_preview:
+                vector_fate[path] = "was rejected" if status == Status.REJECTED else reason
 
-        for path in batch.files:
-            if path in batch.preview_of and packaging != "pair":
-                decide(path, Status.SKIPPED, "sent inside the vector's ZIP" if packaging == "zip"
+        def errors_of(path: Path) -> list[str]:
+            if skip_checks:
+                return []
+            return batch.verdict(path, rules, account.name, safe_names=safe_names).errors
+
+        previews = [p for p in batch.files if p in batch.preview_of]
+        for path in [p for p in batch.files if p not in batch.preview_of]:
+            # A file the server does not take at all is skipped with the reason,
+            # not judged by rules meant for what it does take.
+            taken = remote_dir_for(account, batch.media(path)) is not None
+            if taken and (errors := errors_of(path)):
+                decide(path, Status.REJECTED, "; ".join(errors))
+                continue
+            self._plan_file(account, agency, rules, path, jobs, seen, decide, force, safe_names)
+        for preview in previews:
+            vector = batch.preview_of[preview]
+            if vector_fate.get(vector) == ALREADY_UPLOADED:
+                # Skipped too if it went with its vector; never sent alone.
+                self._plan_file(
+                    account, agency, rules, preview, jobs, seen, decide, force, safe_names
+                )
+                if jobs.pop(preview, None) is not None:
+                    decide(preview, Status.REJECTED,
+                           f"its vector {vector.name} was uploaded before; a preview is not "
+                           "sent alone (force sends both again)")  # fmt: skip
+                continue
+            if vector in vector_fate:
+                fate = vector_fate[vector]
+                reason = f"its vector {vector.name} {fate}" if fate == "was rejected" else (
+                    f"its vector {vector.name} is not sent: {fate}")  # fmt: skip
+                decide(preview, Status.REJECTED, reason)
+                continue
+            if errors := errors_of(preview):
+                # The pair goes together or not at all.
+                jobs.pop(vector, None)
+                decide(preview, Status.REJECTED, "; ".join(errors))
+                decide(vector, Status.REJECTED, f"its preview {preview.name} was rejected")
+                continue
+            if packaging != "pair":
+                decide(preview, Status.SKIPPED, "sent inside the vector's ZIP" if packaging == "zip"
                        else f"{agency.name} makes its own preview")  # fmt: skip
                 continue
-            if not skip_checks:
-                errors = batch.verdict(path, agency, account.name, safe_names=safe_names).errors
-                if errors:
-                    decide(path, Status.REJECTED, "; ".join(errors))
-                    continue
-            media = batch.media(path)
-            remote_dir = remote_dir_for(account, media)
-            if remote_dir is None:
-                decide(path, Status.SKIPPED, f"{account.agency} takes no {media} files")
-                continue
-            local = path
-            if packaging == "zip" and path in batch.vector_preview:
-                local = build_zip(path, batch.vector_preview[path], plan.scratch())
-            name = local.name
-            if safe_names:
-                name = safe_name(name, agency.rules.get("filename_pattern"))
-            if has_control_characters(name):
-                decide(path, Status.REJECTED, NAME_WITH_CONTROLS)
-                continue
-            remote = join_remote(remote_dir, name)
-            if remote in seen:
-                decide(path, Status.SKIPPED, f"same remote name as {seen[remote]}", remote)
-                continue
-            seen[remote] = path
-            previous = journal.get(account.name, remote)
-            # Hash now only where the journal has something to compare with;
-            # other files are hashed by the engine while uploads run.
-            digest = journal.sha256(local) if previous else journal.cached_sha256(local)
-            same = previous is not None and previous.sha256 == digest
-            if same and previous is not None and previous.status == Status.UPLOADED and not force:
-                decide(path, Status.SKIPPED, "already uploaded with the same content", remote)
-                continue
-            # A ZIP built for this run is named by its vector: the ZIP itself is temporary.
-            artwork = Artwork(local, local.stat().st_size, media, self.label(path))
-            resume = same and previous is not None and previous.status != Status.UPLOADED
-            jobs[path] = Job(next(self.ids), account, artwork, remote_dir, name, digest, resume)
+            self._plan_file(account, agency, rules, preview, jobs, seen, decide, force, safe_names)
         for preview, vector in batch.preview_of.items():
             if preview in jobs and vector in jobs:  # the vector first, then its preview
                 jobs[vector].then = jobs.pop(preview)
         plan.jobs.extend(jobs.values())
+
+    def _plan_file(
+        self,
+        account: Account,
+        agency: Agency,
+        rules: Agency | None,
+        path: Path,
+        jobs: dict[Path, Job],
+        seen: dict[str, Path],
+        decide: Callable[..., None],
+        force: bool,
+        safe_names: bool,
+    ) -> None:
+        """Where one file goes, and whether the journal says it is there already."""
+        plan, batch, journal = self.plan, self.batch, self.journal
+        media = batch.media(path)
+        remote_dir = remote_dir_for(account, media)
+        if remote_dir is None:
+            reason = agency.not_taken.get(media) or f"{agency.name} takes no {media} files"
+            decide(path, Status.SKIPPED, reason)
+            return
+        local = path
+        if agency.vector_packaging == "zip" and path in batch.vector_preview:
+            local = build_zip(path, batch.vector_preview[path], plan.scratch())
+        name = local.name
+        if safe_names:
+            name = safe_name(name, rules.rules.filename_pattern if rules else None)
+        if has_control_characters(name):
+            decide(path, Status.REJECTED, NAME_WITH_CONTROLS)
+            return
+        remote = join_remote(remote_dir, name)
+        if remote in seen:
+            decide(path, Status.SKIPPED, f"same remote name as {seen[remote]}", remote)
+            return
+        seen[remote] = path
+        previous = journal.get(account.name, remote)
+        # Hash now only where the journal has something to compare with;
+        # other files are hashed by the engine while uploads run.
+        digest = journal.sha256(local) if previous else journal.cached_sha256(local)
+        same = previous is not None and previous.sha256 == digest
+        if same and previous is not None and previous.status == Status.UPLOADED and not force:
+            decide(path, Status.SKIPPED, ALREADY_UPLOADED, remote)
+            return
+        # A ZIP built for this run is named by its vector: the ZIP itself is temporary.
+        artwork = Artwork(local, local.stat().st_size, media, self.label(path))
+        resume = same and previous is not None and previous.status != Status.UPLOADED
+        jobs[path] = Job(next(self.ids), account, artwork, remote_dir, name, digest, resume)

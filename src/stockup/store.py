@@ -50,6 +50,7 @@ class AccountOptions:
     login: str = "password"
     key_file: str | None = None
     allow_sha1: bool = False
+    rules: str | None = None
 
 
 def build_account(name: str, options: AccountOptions) -> Account:
@@ -64,6 +65,12 @@ def build_account(name: str, options: AccountOptions) -> Account:
             f"{agency.name} shows the upload host in its contributor panel; give that host "
             f"(seen: {agency.host})",
             setting="host",
+        )
+    if agency.port_from_panel and not options.port:
+        raise UsageError(
+            f"{agency.name} shows the upload port in its contributor panel (not the usual "
+            f"{agency.port}); give that port",
+            setting="port",
         )
     protocol = options.protocol or agency.protocol
     if protocol == "ftp" and not options.allow_plaintext:
@@ -94,6 +101,7 @@ def build_account(name: str, options: AccountOptions) -> Account:
         login=options.login,
         key_file=options.key_file,
         allow_sha1=options.allow_sha1,
+        rules=_rules_for(agency.id, options.rules),
         folders={} if options.remote_dir else dict(agency.folders),
     )
 
@@ -119,6 +127,8 @@ class AccountChanges:
     login: str | None = None
     key_file: str | None = None
     allow_sha1: bool | None = None
+    rules: str | None = None
+    """"" drops them."""
 
 
 def edit_account(account: Account, changes: AccountChanges) -> Account:
@@ -148,6 +158,8 @@ def edit_account(account: Account, changes: AccountChanges) -> Account:
         given["host"] = given["host"].lower()
     if "remote_dir" in given:
         given["folders"] = {} if given["remote_dir"] else dict(agency.folders)
+    if "rules" in given:
+        given["rules"] = _rules_for(agency.id, given["rules"] or None)
     if given.get("ca_file"):
         given["ca_file"] = _ca_file(given["ca_file"])
     if given.get("pin_sha256"):
@@ -156,6 +168,19 @@ def edit_account(account: Account, changes: AccountChanges) -> Account:
         if key in given and given[key] == cleared:
             given[key] = None
     return replace(account, **given)
+
+
+def _rules_for(agency: str, rules: str | None) -> str | None:
+    """Agency rules for a custom server: an agency id, checked."""
+    if rules is None:
+        return None
+    if agency != "custom":
+        raise UsageError(
+            "agency rules can be chosen for a custom server only; an agency account "
+            "has its agency's",
+            setting="rules",
+        )
+    return get_agency(rules).id
 
 
 def _ca_file(path: str) -> str:

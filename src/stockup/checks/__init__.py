@@ -7,13 +7,15 @@ pair.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stockup.catalogue import Agency
+from stockup.catalogue import Agency, get_agency
 from stockup.checks.facts import VECTOR, FileFacts, read_facts
 from stockup.checks.rules import Finding, evaluate, worst
+from stockup.config import Account
 
 PREVIEW_SUFFIXES = (".jpg", ".jpeg", ".JPG", ".JPEG")
 VECTOR_SUFFIXES = tuple(f".{fmt}" for fmt in VECTOR)
@@ -22,13 +24,19 @@ VECTOR_SUFFIXES = tuple(f".{fmt}" for fmt in VECTOR)
 @dataclass
 class Verdict:
     facts: FileFacts
-    agency: Agency
+    agency: Agency | None
+    """None: a custom server checked for valid files only."""
     target: str
     findings: list[Finding]
 
     @property
     def level(self) -> str:
         return worst(self.findings)
+
+    @property
+    def judge(self) -> str:
+        """Who judges: the agency, or the account of a custom server."""
+        return self.agency.name if self.agency else f"{self.target} (valid files only)"
 
     @property
     def errors(self) -> list[str]:
@@ -39,7 +47,7 @@ class Verdict:
         return {
             "file": str(self.facts.path),
             "target": self.target,
-            "agency": self.agency.id,
+            "agency": self.agency.id if self.agency else None,
             "level": self.level,
             "findings": [f.to_json() for f in self.findings],
             "format": self.facts.format,
@@ -75,7 +83,7 @@ class Batch:
         return "vector" if path in self.preview_of else self.facts[path].media
 
     def verdict(
-        self, path: Path, agency: Agency, target: str, *, safe_names: bool = False
+        self, path: Path, agency: Agency | None, target: str, *, safe_names: bool = False
     ) -> Verdict:
         findings = evaluate(
             self.facts[path],
@@ -87,7 +95,15 @@ class Batch:
         return Verdict(self.facts[path], agency, target, findings)
 
 
-def check_files(files: list[Path], targets: list[tuple[str, Agency]]) -> list[Verdict]:
+def rules_agency(account: Account) -> Agency | None:
+    """Whose rules an account's files are checked against: its agency's, or
+    for a custom server the agency it opted into (``--rules``), or none."""
+    if account.agency != "custom":
+        return get_agency(account.agency)
+    return get_agency(account.rules) if account.rules else None
+
+
+def check_files(files: list[Path], targets: Sequence[tuple[str, Agency | None]]) -> list[Verdict]:
     """A verdict for every file at every target (account name or agency id)."""
     batch = Batch(files)
     return [batch.verdict(path, agency, name) for path in batch.files for name, agency in targets]

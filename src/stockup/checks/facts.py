@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stockup.checks.metadata import Metadata, read_iptc, read_xmp
+from stockup.checks.video import BoxError, read_video
 
 HEADER_BYTES = 4096
 SVG_HEAD_BYTES = 65536
@@ -231,16 +232,35 @@ def _svg_facts(facts: FileFacts) -> None:
 
 
 def _video_facts(facts: FileFacts) -> None:
+    """From the container's boxes; ffprobe, when installed, only for a
+    duration the boxes do not give."""
+    try:
+        video = read_video(facts.path)
+    except BoxError as exc:
+        facts.metadata = Metadata(readable=False)
+        facts.duration_note = f"could not read the video's header ({exc})"
+        return
+    facts.width, facts.height = video.width, video.height
+    facts.duration = video.duration
+    facts.metadata = video.metadata
+    if facts.duration is None:
+        facts.duration = _ffprobe_duration(facts)
+
+
+def _ffprobe_duration(facts: FileFacts) -> float | None:
     ffprobe = shutil.which("ffprobe")
     if ffprobe is None:
-        facts.duration_note = "duration not checked: ffprobe is not installed"
-        return
+        facts.duration_note = (
+            "duration not checked: not in the file's header, and ffprobe is not installed"
+        )
+        return None
     result = subprocess.run(
         [ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
          str(facts.path)],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     try:
-        facts.duration = float(result.stdout.strip())
+        return float(result.stdout.strip())
     except ValueError:
         facts.duration_note = "duration not checked: ffprobe could not read the video"
+        return None

@@ -30,6 +30,17 @@ class Metadata:
     title: str | None = None
     description: str | None = None
     keywords: list[str] = field(default_factory=list)
+    readable: bool = True
+    """False: the format's metadata could not be parsed, so "no keywords"
+    would be a guess; reports say "could not read" instead."""
+
+    @property
+    def distinct_keywords(self) -> list[str]:
+        """Keywords counted once: trimmed, compared without case, first kept."""
+        seen: dict[str, str] = {}
+        for keyword in self.keywords:
+            seen.setdefault(keyword.strip().casefold(), keyword.strip())
+        return [k for k in seen.values() if k]
 
     def merged_with(self, other: Metadata) -> Metadata:
         return replace(
@@ -56,12 +67,22 @@ def read_xmp(path: Path) -> Metadata:
     with path.open("rb") as handle:
         data = handle.read(XMP_SCAN_BYTES)
     packet = xmp_packet(data)
-    if packet is None:
-        return Metadata()
+    return Metadata() if packet is None else parse_xmp(packet)
+
+
+def parse_xmp(packet: bytes) -> Metadata:
+    """Title, description and keywords from one XMP packet; an XMP packet
+    that is not XML is metadata that could not be read."""
+    start = packet.find(XMP_START)
+    if start > 0:
+        packet = packet[start:]  # QuickTime's XMP_ box may start with the <?xpacket?> header
+    end = packet.rfind(XMP_END)
+    if end >= 0:
+        packet = packet[: end + len(XMP_END)]
     try:
         root = SafeET.fromstring(packet)  # no entity expansion from files
     except (ET.ParseError, DefusedXmlException):
-        return Metadata()
+        return Metadata(readable=False)
     return Metadata(
         title=_alt(root, "title"),
         description=_alt(root, "description"),

@@ -3,6 +3,8 @@ lines elsewhere. Both render the library's accounting; neither counts."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 
@@ -18,6 +20,7 @@ from stockup.accounting import (
     TransferStarted,
 )
 from stockup.cli import output
+from stockup.planning import ALREADY_UPLOADED
 from stockup.results import FileResult, Status
 from stockup.text import human_bytes, human_duration
 
@@ -34,11 +37,34 @@ def describe(result: FileResult) -> str:
     return line
 
 
-class PlainRenderer:
-    """One line per finished file, for logs and pipes."""
+class Skipped:
+    """Skipped files, counted per account and said in one line each at the
+    end of the run (the details with ``--verbose``)."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self) -> None:
+        self.reasons: dict[str, Counter[str]] = {}
+
+    def count(self, result: FileResult) -> None:
+        reason = "already uploaded" if result.error == ALREADY_UPLOADED else "not taken there"
+        self.reasons.setdefault(result.account, Counter())[reason] += 1
+
+    def lines(self) -> list[str]:
+        return [
+            f"{account}: {sum(reasons.values())} skipped ("
+            + ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
+            + "; --verbose lists them)"
+            for account, reasons in self.reasons.items()
+        ]
+
+
+class PlainRenderer:
+    """One line per finished file, for logs and pipes; skipped files are
+    counted, and listed only with ``verbose``."""
+
+    def __init__(self, console: Console, *, verbose: bool = False) -> None:
         self.console = console
+        self.verbose = verbose
+        self.skipped = Skipped()
 
     def __call__(self, event: Event) -> None:
         match event:
@@ -47,9 +73,15 @@ class PlainRenderer:
             case Notice(message=message):
                 output.warning(message)
             case TransferFinished(result=result):
-                self._say(describe(result))
+                if result.status == Status.SKIPPED and not self.verbose:
+                    self.skipped.count(result)
+                else:
+                    self._say(describe(result))
             case AccountStopped(account=account, reason=reason):
                 self._say(f"account {account} stopped: {reason}")
+            case RunFinished():
+                for line in self.skipped.lines():
+                    self._say(line)
 
     def _say(self, line: str) -> None:
         self.console.print(output.plain(line), markup=False, highlight=False)
@@ -63,9 +95,11 @@ class RichRenderer:
     """Overall bytes with speed and ETA, one bar per account, the files in
     flight; every figure comes from the accounting's snapshot."""
 
-    def __init__(self, console: Console, accounting: Accounting) -> None:
+    def __init__(self, console: Console, accounting: Accounting, *, verbose: bool = False) -> None:
         self.console = console
         self.accounting = accounting
+        self.verbose = verbose
+        self.skipped = Skipped()
         self.progress = Progress(
             TextColumn("{task.description}", markup=False),
             BarColumn(),
@@ -92,7 +126,9 @@ class RichRenderer:
             case TransferFinished(job=job, result=result):
                 if job is not None and job.id in self.files:
                     self.progress.remove_task(self.files.pop(job.id))
-                if result.status != Status.UPLOADED:
+                if result.status == Status.SKIPPED and not self.verbose:
+                    self.skipped.count(result)
+                elif result.status != Status.UPLOADED:
                     style = "red" if result.status in (Status.FAILED, Status.REJECTED) else None
                     self.progress.console.print(
                         output.plain(describe(result)), markup=False, highlight=False, style=style
@@ -107,6 +143,8 @@ class RichRenderer:
                 if self.tasks:
                     self._refresh()
                 self.progress.stop()
+                for line in self.skipped.lines():
+                    self.console.print(output.plain(line), markup=False, highlight=False)
                 return
         if self.tasks:
             self._refresh()

@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from stockup.accounting import Event, RunStarted, Snapshot
-from stockup.catalogue import get_agency
-from stockup.checks import Verdict, check_files
+from stockup.checks import Verdict, check_files, rules_agency
 from stockup.collect import collect_files
 from stockup.config import Account
 from stockup.errors import StockupError, UsageError
@@ -175,7 +174,7 @@ class Uploads:
         files = collected.files
         if not files:
             raise UsageError("no files to upload in what was chosen")
-        targets = [(a.name, get_agency(a.agency)) for a in accounts]
+        targets = [(a.name, rules_agency(a)) for a in accounts]
         verdicts = await asyncio.to_thread(check_files, files, targets)
         selection = Selection(
             uuid.uuid4().hex[:12], request, files, verdicts, accounts, collected.notes()

@@ -59,6 +59,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         help="allow plain FTP, which sends the password in clear text",
     )
     add.add_argument(
+        "--rules",
+        metavar="AGENCY",
+        help="for --agency custom: check files against this agency's rules (default: "
+        "only that they are valid artworks)",
+    )
+    add.add_argument(
         "--allow-sha1",
         action="store_true",
         help="accept an SFTP server that offers only SHA-1 algorithms (old, weak)",
@@ -87,6 +93,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     edit.add_argument("--login", choices=("password", "key", "agent"))
     edit.add_argument("--key-file", help="SSH private key for --login key")
     edit.add_argument("--allow-plaintext", action="store_const", const=True, help="allow plain FTP")
+    edit.add_argument("--rules", metavar="AGENCY", help="a custom server's agency rules ('' drops)")
     sha1 = edit.add_mutually_exclusive_group()
     sha1.add_argument(
         "--allow-sha1", action="store_const", const=True, help="accept SHA-1-only SFTP servers"

@@ -1,19 +1,22 @@
-"""`stockup check`: what each agency would reject, before a byte is sent."""
+"""`stockup check`: what each agency would reject, before a byte is sent.
+
+Per agency (or account) one summary line, then only the files with problems,
+grouped by file; `--all` lists every verdict.
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from stockup.catalogue import Agency, get_agency
-from stockup.checks import check_files
+from stockup.checks import Verdict, check_files, rules_agency
 from stockup.cli import output
 from stockup.cli.commands._shared import store
 from stockup.collect import collect_files
 from stockup.errors import ExitCode, UsageError
-
-LEVEL_STYLE = {"ok": "ok", "warning": "warning", "error": "ERROR"}
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -21,6 +24,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
     parser.add_argument("--to", metavar="NAME[,NAME...]", help="accounts (default: all)")
     parser.add_argument("--agency", metavar="ID[,ID...]", help="agencies, without accounts")
+    parser.add_argument("--all", action="store_true", help="list every verdict, not only problems")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument(
         "--follow-links", action="store_true", help="take links to files outside the folders"
@@ -28,7 +32,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-def _targets(args: argparse.Namespace) -> list[tuple[str, Agency]]:
+def _targets(args: argparse.Namespace) -> list[tuple[str, Agency | None]]:
     if args.agency:
         return [
             (a, get_agency(a)) for a in dict.fromkeys(x.strip() for x in args.agency.split(","))
@@ -37,7 +41,7 @@ def _targets(args: argparse.Namespace) -> list[tuple[str, Agency]]:
     names = [n.strip() for n in args.to.split(",")] if args.to else list(config.accounts)
     if not names:
         raise UsageError("no accounts yet: add one, or name agencies with --agency ID,...")
-    return [(n, get_agency(config.get(n).agency)) for n in dict.fromkeys(names)]
+    return [(n, rules_agency(config.get(n))) for n in dict.fromkeys(names)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,26 +49,34 @@ def run(args: argparse.Namespace) -> int:
     collected = collect_files(args.paths, follow_links=args.follow_links)
     for note in collected.notes():
         output.warning(note)
-    files = collected.files
-    if not files:
+    if not collected.files:
         raise UsageError("no files to check in the paths given")
-    verdicts = check_files(files, targets)
+    verdicts = check_files(collected.files, targets)
     if args.json:
         output.print_json([v.to_json() for v in verdicts])
     else:
-        output.table(
-            "Pre-upload checks",
-            ["file", "target", "verdict", "reasons"],
-            [
-                [
-                    v.facts.path.name,
-                    v.target,
-                    LEVEL_STYLE[v.level],
-                    "\n".join(f"{f.level}: {f.message}" for f in v.findings),
-                ]
-                for v in verdicts
-            ],
-        )
-        errors = sum(v.level == "error" for v in verdicts)
-        output.info(f"{len(verdicts)} verdicts: {errors} with errors")
+        for target, _ in targets:
+            report(target, [v for v in verdicts if v.target == target], every=args.all)
     return int(ExitCode.FAILURE if any(v.level == "error" for v in verdicts) else ExitCode.OK)
+
+
+def report(target: str, verdicts: Sequence[Verdict], *, every: bool) -> None:
+    """One summary line, then the files to look at, each with its findings."""
+    agency = verdicts[0].agency if verdicts else None
+    if agency is not None and agency.id == target:
+        named = agency.name
+    else:
+        named = f"account {target} ({agency.name if agency else 'custom server: valid files only'})"
+    counts = {
+        level: sum(v.level == level for v in verdicts) for level in ("ok", "warning", "error")
+    }
+    output.info(
+        f"{named}: {len(verdicts)} file(s): {counts['ok']} ok, "
+        f"{counts['warning']} with warnings, {counts['error']} rejected"
+    )
+    for verdict in verdicts:
+        if verdict.level == "ok" and not every:
+            continue
+        output.info(f"  {verdict.facts.path.name}: {verdict.level}")
+        for finding in verdict.findings:
+            output.info(f"    {finding.level}: {finding.message}")

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         for verdict in verdicts:
             for message in verdict.errors:
                 output.info(
-                    f"      {verdict.agency.name} would reject {verdict.facts.path.name}: {message}"
+                    f"      {verdict.judge} would reject {verdict.facts.path.name}: {message}"
                 )
         passing = sum(not v.errors for v in verdicts)
         output.info(f"      {passing} of {len(verdicts)} file/agency pairs pass")

@@ -58,6 +58,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     upload.add_argument(
         "--follow-links", action="store_true", help="take links to files outside the folders"
     )
+    upload.add_argument(
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,  # keeps a `stockup -v upload` given before the command
+        help="list every skipped file, not only their count",
+    )
     upload.set_defaults(handler=run_upload)
 
     history = commands.add_parser("history", help="what went where, when, and the outcome")
@@ -96,9 +102,9 @@ def run_upload(args: argparse.Namespace) -> int:
             return _print_plan(plan, args.json)
     interactive = sys.stderr.isatty() and not args.no_progress and not args.json
     renderer: Listener = (
-        RichRenderer(output.stderr, session.accounting)
+        RichRenderer(output.stderr, session.accounting, verbose=args.verbose)
         if interactive
-        else PlainRenderer(output.stderr)
+        else PlainRenderer(output.stderr, verbose=args.verbose)
     )
     session.accounting.listeners.append(renderer)
     try:

@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stockup.catalogue import Agency, load_catalogue
+from stockup.catalogue import RULE_GROUPS, Agency, load_catalogue
+from stockup.checks.rules import GROUP_TITLES, plain_rules
 from stockup.config import Account
 from stockup.credentials import Credentials
 from stockup.errors import HostKeyUnknown, StockupError, UsageError
@@ -198,7 +199,16 @@ def routes(ui: Ui) -> list[Route]:
         return ui.redirect("/accounts", f"Removed account {name} and its secrets.")
 
     async def agencies(request: Request) -> Response:
-        return ui.render(request, "agencies.html", agencies=agencies_in_order(), nav="agencies")
+        listed = agencies_in_order()
+        return ui.render(
+            request,
+            "agencies.html",
+            agencies=listed,
+            plain={a.id: plain_rules(a) for a in listed},
+            groups=RULE_GROUPS,
+            titles=GROUP_TITLES,
+            nav="agencies",
+        )
 
     return [
         Route("/accounts", accounts),

@@ -109,12 +109,20 @@ def routes(ui: Ui) -> list[Route]:
         for verdict in selection.verdicts:
             grid[verdict.facts.path][verdict.target] = verdict
         rejected = sum(1 for v in selection.verdicts if v.errors)
+        summary = {
+            a.name: {
+                level: sum(v.level == level for v in selection.verdicts if v.target == a.name)
+                for level in ("ok", "warning", "error")
+            }
+            for a in selection.accounts
+        }
         return ui.render(
             request,
             "selection.html",
             selection=selection,
             grid=grid,
             rejected=rejected,
+            summary=summary,
             nav="upload",
         )
 
