@@ -528,16 +528,20 @@ def test_sftp_key_login(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "offered,named",
+    "offered,named,kind",
     [
-        ({"kex_algs": ["diffie-hellman-group14-sha1"]}, "diffie-hellman-group14-sha1"),
-        ({"mac_algs": ["hmac-sha1"], "encryption_algs": ["aes128-ctr"]}, "hmac-sha1"),
-        ({"host_key": "ssh-dss"}, "ssh-dss"),
+        (
+            {"kex_algs": ["diffie-hellman-group14-sha1"]},
+            "diffie-hellman-group14-sha1",
+            "key exchange",
+        ),
+        ({"mac_algs": ["hmac-sha1"], "encryption_algs": ["aes128-ctr"]}, "hmac-sha1", "MAC"),
+        ({"host_key": "ssh-dss"}, "ssh-dss", "host key"),
     ],
     ids=["kex", "mac", "signature"],
 )
 def test_sha1_only_ssh_servers_are_refused_unless_allowed(
-    tmp_path: Path, offered: dict[str, Any], named: str
+    tmp_path: Path, offered: dict[str, Any], named: str, kind: str
 ) -> None:
     import asyncssh
 
@@ -573,5 +577,13 @@ def test_sha1_only_ssh_servers_are_refused_unless_allowed(
             run(go(False))
         assert "only SHA-1" in str(refused.value) and "allow SHA-1" in str(refused.value)
         assert not refused.value.retryable
+        # When a server hangs up before saying why, probing finds the same reason.
+        probe = open_transport(
+            Account(name="old", agency="custom", protocol="sftp", host=info.host,
+                    port=info.port).server,
+            Credentials(info.user, Secret(info.password)),
+            TransportOptions(known_hosts=paths.known_hosts_file),
+        )  # fmt: skip
+        assert run(probe._sha1_needed_for()) == kind  # type: ignore[attr-defined]
         run(go(True))
         assert sha(info.root / "old.jpg") == sha(local)

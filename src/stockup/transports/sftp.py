@@ -63,6 +63,15 @@ ENCRYPTION_ALGS = [
 
 SHA1_NAMES = ("ssh-rsa", "ssh-dss", "x509v3-ssh-rsa", "x509v3-ssh-dss")
 PSEUDO_ALGORITHMS = ("ext-info-", "kex-strict-")
+SHA1_BY_KIND = {
+    "key exchange": [
+        "diffie-hellman-group14-sha1", "diffie-hellman-group-exchange-sha1",
+        "diffie-hellman-group1-sha1",
+    ],
+    "host key": ["ssh-rsa", "ssh-dss"],
+    "MAC": ["hmac-sha1", "hmac-sha1-etm@openssh.com", "hmac-sha1-96"],
+}  # fmt: skip
+"""The SHA-1 algorithms named when a server hangs up rather than say which it wants."""
 
 
 def _is_sha1(name: str) -> bool:
@@ -175,6 +184,13 @@ class SftpTransport(Transport):
         except asyncssh.KeyExchangeFailed as exc:
             raise self._negotiation_error(exc) from None
         except (TimeoutError, OSError, asyncssh.Error) as exc:
+            # A server that finds no algorithm in common may hang up before
+            # the client can say why: ask it again, SHA-1 allowed, whether
+            # that is the reason.
+            if refused and check.offered is None and not isinstance(exc, TimeoutError):
+                kind = await self._sha1_needed_for()
+                if kind is not None:
+                    raise InsecureServer(self._sha1_only(kind, SHA1_BY_KIND[kind])) from None
             raise self._error(exc, "connect") from None
         self._conn = conn
         recorded = False
@@ -207,6 +223,39 @@ class SftpTransport(Transport):
             ) from None
         except OSError as exc:
             raise AuthenticationFailed(f"cannot read the SSH key {path}: {exc.strerror}") from None
+
+    async def _sha1_needed_for(self) -> str | None:
+        """Which kind of algorithm (key exchange, host key, MAC) the server
+        agrees on only when SHA-1 is allowed; None if that is not why. Each
+        probe stops after the key exchange: no login, no password."""
+        endpoint = self.endpoint
+        everything = {
+            "key exchange": _names(get_default_kex_algs()) + SHA1_BY_KIND["key exchange"],
+            "host key": [a.decode() for a in get_default_public_key_algs()]
+            + ["ssh-rsa", "ssh-dss"],
+            "MAC": _names(get_default_mac_algs()) + SHA1_BY_KIND["MAC"],
+        }
+        safe = {kind: _without_sha1(algs, True) for kind, algs in everything.items()}
+        for kind in everything:
+            algs = {**safe, kind: everything[kind]}
+            options = asyncssh.SSHClientConnectionOptions(
+                mac_algs=algs["MAC"], encryption_algs=ENCRYPTION_ALGS, config=None
+            )
+            try:
+                await asyncio.wait_for(
+                    asyncssh.get_server_host_key(
+                        endpoint.host,
+                        endpoint.port,
+                        kex_algs=algs["key exchange"],
+                        server_host_key_algs=algs["host key"],
+                        options=options,
+                    ),
+                    self._timeouts.connect,
+                )
+            except (TimeoutError, OSError, asyncssh.Error):
+                continue
+            return kind
+        return None
 
     def _sha1_only(self, kind: str, offered: list[str]) -> str:
         return (

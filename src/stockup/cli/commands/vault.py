@@ -57,8 +57,8 @@ def run_change(args: argparse.Namespace) -> int:
         prompt="New vault passphrase: ",
         confirm=True,
     )
+    store().change_passphrase(passphrase_source(args), new)
     if warning := weakness(new.get()):
         output.warning(warning)
-    store().change_passphrase(passphrase_source(args), new)
     output.info("Passphrase changed.")
     return 0
