@@ -183,7 +183,7 @@ def test_an_account_is_edited_in_its_form(
         assert form.status == 200 and 'name="remote_dir" value="upload"' in form.body
         fields = {
             "host": sftp.info.host, "port": str(sftp.info.port), "protocol": "sftp",
-            "remote_dir": "elsewhere", "connections": "2",
+            "remote_dir": "elsewhere", "connections": "2", "rules": "adobestock",
         }  # fmt: skip
         assert ui.post("/accounts/shop/edit", fields).status == 303
         moved = ui.post("/accounts/shop/edit", {**fields, "port": "2222"})
@@ -191,7 +191,7 @@ def test_an_account_is_edited_in_its_form(
         assert "--" not in moved.body.split("alert-error")[1].split("</div>")[0]
     shown = json.loads(cli.ok("account", "show", "shop", "--json").stdout)
     assert shown["remote_dir"] == "elsewhere" and shown["connections"] == 2
-    assert shown["port"] == sftp.info.port
+    assert shown["port"] == sftp.info.port and shown["rules"] == "adobestock"
 
 
 @pytest.mark.parametrize(

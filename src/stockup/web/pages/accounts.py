@@ -25,7 +25,7 @@ from stockup.web.ui import Ui, checked, field
 
 ACCOUNT_FIELDS = (
     "name", "agency", "username", "host", "port", "protocol", "remote_dir", "ca_file",
-    "pin_sha256", "connections",
+    "pin_sha256", "connections", "rules",
 )  # fmt: skip
 
 
@@ -72,6 +72,7 @@ def _edit_form(account: Account) -> dict[str, str]:
         "pin_sha256": account.pin_sha256 or "",
         "connections": str(account.connections or ""),
         "allow_plaintext": "on" if account.allow_plaintext else "",
+        "rules": account.rules or "",
     }
 
 
@@ -111,6 +112,7 @@ def routes(ui: Ui) -> list[Route]:
                 pin_sha256=typed["pin_sha256"] or None,
                 connections=_number(typed["connections"], "number of connections", 1, 32),
                 allow_plaintext=checked(form, "allow_plaintext"),
+                rules=typed["rules"] or None,
             )
             account = build_account(typed["name"], options)
             credentials = _login(form, typed, required=True)
@@ -135,6 +137,7 @@ def routes(ui: Ui) -> list[Route]:
             status,
             account=account,
             protocols=list(PROTOCOLS),
+            agencies=agencies_in_order(),
             nav="accounts",
             **context,
         )
@@ -162,6 +165,7 @@ def routes(ui: Ui) -> list[Route]:
                 pin_sha256=typed["pin_sha256"],
                 connections=_number(typed["connections"], "number of connections", 1, 32) or 0,
                 allow_plaintext=checked(form, "allow_plaintext"),
+                rules=typed["rules"] if account.agency == "custom" else None,
             )
             moved = edit_account(account, changes).endpoint != account.endpoint
             credentials = _login(form, typed, required=moved)
