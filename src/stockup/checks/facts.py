@@ -17,7 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stockup.checks.metadata import Metadata, read_iptc, read_xmp
+from stockup.checks.metadata import Metadata, parse_xmp, read_iptc, read_xmp
 from stockup.checks.video import BoxError, read_video
 
 HEADER_BYTES = 4096
@@ -62,6 +62,9 @@ class FileFacts:
     icc_profile: str | None = None
     jpeg_quality: int | None = None
     metadata: Metadata = field(default_factory=Metadata)
+    """What agencies read: XMP first, then IPTC or QuickTime for what XMP lacks."""
+    sources: dict[str, Metadata] = field(default_factory=dict)
+    """Each place the metadata was read from (XMP, IPTC, QuickTime), as found."""
     illustrator_version: int | None = None
     svg_version: str | None = None
     duration: float | None = None
@@ -190,7 +193,11 @@ def _image_facts(facts: FileFacts) -> None:
         if facts.format == "jpeg" and quantization:
             facts.jpeg_quality = estimate_jpeg_quality(list(quantization[0]))
         iptc = read_iptc(image)
-    facts.metadata = read_xmp(facts.path).merged_with(iptc)
+        # PNG keeps XMP in an iTXt chunk that may be compressed: Pillow inflates it.
+        png_xmp = image.info.get("XML:com.adobe.xmp") if facts.format == "png" else None
+    xmp = parse_xmp(png_xmp.encode("utf-8")) if png_xmp else read_xmp(facts.path)
+    facts.sources = {"XMP": xmp, "IPTC": iptc} if facts.format in ("jpeg", "tiff") else {"XMP": xmp}
+    facts.metadata = xmp.merged_with(iptc)
 
 
 def _jpeg_complete(path: Path) -> bool:
@@ -218,6 +225,7 @@ def _postscript_facts(facts: FileFacts, header: bytes) -> None:
         x0, y0, x1, y1 = map(int, bbox.groups())
         facts.width, facts.height = x1 - x0, y1 - y0
     facts.metadata = read_xmp(facts.path)
+    facts.sources = {"XMP": facts.metadata}
 
 
 def _svg_facts(facts: FileFacts) -> None:
@@ -229,6 +237,7 @@ def _svg_facts(facts: FileFacts) -> None:
     version = re.search(r"\sversion=[\"']([\d.]+)[\"']", tag)
     facts.svg_version = version.group(1) if version else None
     facts.metadata = read_xmp(facts.path)
+    facts.sources = {"XMP": facts.metadata}
 
 
 def _video_facts(facts: FileFacts) -> None:
@@ -243,6 +252,7 @@ def _video_facts(facts: FileFacts) -> None:
     facts.width, facts.height = video.width, video.height
     facts.duration = video.duration
     facts.metadata = video.metadata
+    facts.sources = video.sources
     if facts.duration is None:
         facts.duration = _ffprobe_duration(facts)
 

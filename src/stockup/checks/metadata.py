@@ -88,7 +88,8 @@ def parse_xmp(packet: bytes) -> Metadata:
         description=_alt(root, "description"),
         keywords=[
             (li.text or "").strip()
-            for li in root.iterfind(".//dc:subject/rdf:Bag/rdf:li", NS)
+            # A Bag, as the standard says; some writers (exiv2) make it a Seq.
+            for li in root.iterfind(".//dc:subject/*/rdf:li", NS)
             if (li.text or "").strip()
         ],
     )

@@ -40,6 +40,8 @@ class VideoFacts:
     width: int | None = None
     height: int | None = None
     metadata: Metadata = field(default_factory=Metadata)
+    sources: dict[str, Metadata] = field(default_factory=dict)
+    """Where each part came from: XMP, QuickTime."""
 
 
 def _boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[bytes, int, int]]:
@@ -118,6 +120,7 @@ def read_video(path: Path) -> VideoFacts:
         ],
     )
     facts.metadata = from_xmp.merged_with(from_quicktime)
+    facts.sources = {"XMP": from_xmp, "QuickTime": from_quicktime}
     return facts
 
 

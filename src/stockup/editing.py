@@ -1,0 +1,296 @@
+"""Editing the embedded title, description and keywords, safely.
+
+What agencies read is written the way they read it: XMP (``dc:title``,
+``dc:description``, ``dc:subject``) and, in JPEG and TIFF, the matching IPTC
+IIM fields (ObjectName, Caption-Abstract, Keywords, declared UTF-8), kept in
+sync. JPEG, TIFF, PNG and EPS go through exiv2 (pyexiv2, which bundles it);
+exiv2 cannot write MP4/MOV, so video goes through ExifTool when it is
+installed. SVG and AI are not written (no maintained writer keeps them
+intact): their metadata goes to the agency in its CSV (`stockup meta export`).
+
+A file is never written in place: a copy beside it is changed, read back
+(the fields as asked; pixels, EXIF and ICC profile as before), then renamed
+over the original, so a crash leaves the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stockup.checks import PREVIEW_SUFFIXES, VECTOR_SUFFIXES
+from stockup.checks.facts import FileFacts, read_facts
+from stockup.checks.metadata import Metadata
+from stockup.errors import StockupError
+
+EXIV2_FORMATS = ("jpeg", "tiff", "png", "eps")
+IPTC_FORMATS = ("jpeg", "tiff")
+EXIFTOOL_FORMATS = ("mp4", "mov")
+IPTC_UTF8 = "\x1b%G"
+"""ISO 2022 escape that declares IPTC IIM text UTF-8 (CodedCharacterSet)."""
+EDIT_SUFFIX = ".stockup-edit"
+
+
+class MetadataError(StockupError):
+    """One file's metadata cannot be written; the others go on."""
+
+
+@dataclass(frozen=True)
+class Edit:
+    """What to change; None leaves a field as it is, "" clears it."""
+
+    title: str | None = None
+    description: str | None = None
+    keywords: Sequence[str] | None = None
+    add_keywords: Sequence[str] = ()
+    remove_keywords: Sequence[str] = ()
+
+    @property
+    def empty(self) -> bool:
+        return (
+            self.title is None
+            and self.description is None
+            and self.keywords is None
+            and not self.add_keywords
+            and not self.remove_keywords
+        )
+
+    def applied_to(self, current: Metadata) -> Metadata:
+        keywords = list(current.keywords if self.keywords is None else self.keywords)
+        keywords += self.add_keywords
+        removed = {k.strip().casefold() for k in self.remove_keywords}
+        kept = [k for k in keywords if k.strip().casefold() not in removed]
+        return Metadata(
+            title=_text(current.title if self.title is None else self.title),
+            description=_text(
+                current.description if self.description is None else self.description
+            ),
+            keywords=clean_keywords(kept),
+        )
+
+
+def clean_keywords(keywords: Iterable[str]) -> list[str]:
+    """Trimmed, without repeats (compared without case), in the order given:
+    agencies weigh the first keywords most."""
+    seen: set[str] = set()
+    kept = []
+    for keyword in keywords:
+        keyword = unicodedata.normalize("NFC", " ".join(keyword.split()))
+        if keyword and keyword.casefold() not in seen:
+            seen.add(keyword.casefold())
+            kept.append(keyword)
+    return kept
+
+
+def split_keywords(text: str) -> list[str]:
+    """``"a, b; c"`` as keywords (commas or semicolons between them)."""
+    return clean_keywords(text.replace(";", ",").split(","))
+
+
+def _text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = unicodedata.normalize("NFC", value.strip())
+    return value or None
+
+
+@dataclass
+class Change:
+    """One file's edit: what it held, what it will hold, and how it went."""
+
+    path: Path
+    before: Metadata
+    after: Metadata
+    error: str | None = None
+    written: bool = False
+
+    @property
+    def changes(self) -> bool:
+        return (self.before.title, self.before.description, self.before.keywords) != (
+            self.after.title,
+            self.after.description,
+            self.after.keywords,
+        )
+
+
+def with_partners(paths: Iterable[Path]) -> list[Path]:
+    """The files, each vector with its same-name JPG preview and each preview
+    with its vector: the two are one artwork and carry the same metadata."""
+    found: dict[Path, None] = {}
+    for path in paths:
+        found[path] = None
+        for partner in _partners(path):
+            if partner.exists():
+                found[partner] = None
+    return list(found)
+
+
+def _partners(path: Path) -> list[Path]:
+    if path.suffix.lower() in VECTOR_SUFFIXES:
+        return [path.with_suffix(s) for s in PREVIEW_SUFFIXES]
+    if path.suffix in PREVIEW_SUFFIXES:
+        return [path.with_suffix(s) for s in VECTOR_SUFFIXES]
+    return []
+
+
+def plan_edit(path: Path, edit: Edit) -> Change:
+    facts = read_facts(path)
+    if facts.error:
+        return Change(path, facts.metadata, facts.metadata, error=facts.error)
+    return Change(path, facts.metadata, edit.applied_to(facts.metadata))
+
+
+def write(change: Change) -> Change:
+    """Write one file's new metadata safely (module docstring); an error is
+    kept on the change, never raised: one file's failure stops no other."""
+    if change.error or not change.changes:
+        return change
+    try:
+        _write_safely(change.path, change.after)
+    except MetadataError as exc:
+        change.error = str(exc)
+    except OSError as exc:
+        change.error = f"cannot write {change.path.name}: {exc.strerror or exc}"
+    else:
+        change.written = True
+    return change
+
+
+def _write_safely(path: Path, meta: Metadata) -> None:
+    before = read_facts(path)
+    if before.error:
+        raise MetadataError(f"{path.name}: {before.error}")
+    fmt = before.format or "unknown"
+    if fmt not in (*EXIV2_FORMATS, *EXIFTOOL_FORMATS):
+        raise MetadataError(
+            f"{path.name}: stockup cannot write metadata into {fmt.upper()} files; give it to "
+            "the agency in its CSV (stockup meta export) or set it in your editor"
+        )
+    if not os.access(path, os.W_OK):
+        raise MetadataError(f"{path.name} is read-only; nothing was changed")
+    # The suffix stays last: the copy must read back as the same kind of file.
+    temporary = path.with_name(f".{path.stem}{EDIT_SUFFIX}{path.suffix}")
+    shutil.copy2(path, temporary)
+    try:
+        if fmt in EXIFTOOL_FORMATS:
+            _write_exiftool(temporary, meta)
+        else:
+            _write_exiv2(temporary, meta, iptc=fmt in IPTC_FORMATS)
+        _verify(before, temporary, meta)
+        with temporary.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _write_exiv2(path: Path, meta: Metadata, *, iptc: bool) -> None:
+    import pyexiv2  # exiv2's C++ library: loaded only when writing
+
+    def alt(value: str | None) -> dict[str, str] | str:
+        return {'lang="x-default"': value} if value else ""
+
+    try:
+        with pyexiv2.Image(str(path)) as image:
+            xmp: dict[str, Any] = {
+                "Xmp.dc.title": alt(meta.title),
+                "Xmp.dc.description": alt(meta.description),
+                "Xmp.dc.subject": list(meta.keywords) or "",
+            }
+            image.modify_xmp(xmp)
+            if iptc:
+                image.modify_iptc(
+                    {
+                        "Iptc.Envelope.CharacterSet": IPTC_UTF8,
+                        "Iptc.Application2.ObjectName": (meta.title or "")[:64] or "",
+                        "Iptc.Application2.Caption": meta.description or "",
+                        "Iptc.Application2.Keywords": [k[:64] for k in meta.keywords] or "",
+                    }
+                )
+    except RuntimeError as exc:  # exiv2 reports a file it cannot parse or write so
+        name = path.name.removeprefix(".").replace(EDIT_SUFFIX, "")
+        hint = (
+            " (exiv2 writes no EPS saved as Illustrator 8 to 10 PostScript: set it in "
+            "Illustrator, or give it in the agency's CSV)"
+            if path.suffix.lower() == ".eps"
+            else ""
+        )
+        raise MetadataError(f"{name}: exiv2 could not write it ({exc}){hint}") from None
+
+
+def _write_exiftool(path: Path, meta: Metadata) -> None:
+    exiftool = shutil.which("exiftool")
+    if exiftool is None:
+        raise MetadataError(
+            "writing metadata into MP4/MOV needs ExifTool (Debian/Ubuntu: apt-get install "
+            "libimage-exiftool-perl; macOS: brew install exiftool)"
+        )
+    args = [exiftool, "-q", "-m", "-overwrite_original", "-charset", "utf8",
+            f"-XMP-dc:Title={meta.title or ''}", f"-XMP-dc:Description={meta.description or ''}",
+            "-XMP-dc:Subject="]  # fmt: skip
+    args += [f"-XMP-dc:Subject={k}" for k in meta.keywords]
+    done = subprocess.run([*args, str(path)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise MetadataError(f"ExifTool could not write the clip: {done.stderr.strip()[:200]}")
+
+
+def _verify(before: FileFacts, written: Path, meta: Metadata) -> None:
+    """The copy holds what was asked, and nothing else changed."""
+    after = read_facts(written)
+    name = before.path.name
+    if after.error:
+        raise MetadataError(f"{name}: the written copy does not read back ({after.error})")
+    got = after.metadata
+    if (got.title, got.description, got.keywords) != (meta.title, meta.description, meta.keywords):
+        raise MetadataError(
+            f"{name}: the written copy reads back other values; nothing was changed"
+        )
+    same = (before.format, before.width, before.height, before.mode, before.icc_profile,
+            before.duration, before.illustrator_version)  # fmt: skip
+    now = (after.format, after.width, after.height, after.mode, after.icc_profile,
+           after.duration, after.illustrator_version)  # fmt: skip
+    if same != now:
+        raise MetadataError(f"{name}: writing changed more than its metadata; nothing was changed")
+    if before.format in ("jpeg", "tiff", "png"):
+        _same_pixels_and_exif(before.path, written)
+
+
+METADATA_TAGS = {700, 33723, 34377}
+"""TIFF tags that hold XMP, IPTC and Photoshop's resources: what is written."""
+LAYOUT_TAGS = {273, 279, 324, 325, 513, 514, 34665, 34853, 40965}
+"""Offsets and byte counts, which move when a file grows: not content."""
+EXIF_IFD, GPS_IFD = 0x8769, 0x8825
+
+
+def _exif(image: Any) -> tuple[dict[int, Any], ...]:
+    """The camera's fields: the main directory without offsets or what is
+    written, the EXIF and GPS directories whole."""
+    exif = image.getexif()
+    main = {t: v for t, v in exif.items() if t not in METADATA_TAGS | LAYOUT_TAGS}
+    return main, dict(exif.get_ifd(EXIF_IFD)), dict(exif.get_ifd(GPS_IFD))
+
+
+def _same_pixels_and_exif(original: Path, written: Path) -> None:
+    from PIL import Image
+
+    with Image.open(original) as a, Image.open(written) as b:
+        if a.tobytes() != b.tobytes():
+            raise MetadataError(f"{original.name}: the image data changed; nothing was changed")
+        exif_changed = _exif(a) != _exif(b)
+        if exif_changed or a.info.get("icc_profile") != b.info.get("icc_profile"):
+            raise MetadataError(
+                f"{original.name}: its EXIF or colour profile changed; nothing was changed"
+            )
