@@ -173,7 +173,9 @@ def _write_safely(path: Path, meta: Metadata) -> None:
             f"{path.name}: stockup cannot write metadata into {fmt.upper()} files; give it to "
             "the agency in its CSV (stockup meta export) or set it in your editor"
         )
-    if not os.access(path, os.W_OK):
+    # The mode bits too: root may write anything, but a file marked read-only
+    # is its owner's way of saying "leave it".
+    if not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222:
         raise MetadataError(f"{path.name} is read-only; nothing was changed")
     # The suffix stays last: the copy must read back as the same kind of file.
     temporary = path.with_name(f".{path.stem}{EDIT_SUFFIX}{path.suffix}")

@@ -98,6 +98,8 @@ class Transfer:
     status: str
     attempts: int
     last_error: str | None
+    updated_at: str
+    """When the row last changed, in UTC (for an upload: when it arrived)."""
 
 
 def journal_error(exc: sqlite3.Error | OSError, path: Path) -> StateError:
@@ -208,7 +210,7 @@ class Journal:
 
     def get(self, account: str, remote_path: str) -> Transfer | None:
         row = self._db.execute(
-            "SELECT account, remote_path, sha256, size, status, attempts, last_error "
+            "SELECT account, remote_path, sha256, size, status, attempts, last_error, updated_at "
             "FROM transfers WHERE account = ? AND remote_path = ?",
             (account, remote_path),
         ).fetchone()

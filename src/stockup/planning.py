@@ -19,12 +19,13 @@ from stockup.checks import Batch, rules_agency
 from stockup.collect import collect_files
 from stockup.config import Account
 from stockup.errors import UsageError
-from stockup.journal import Journal
+from stockup.journal import Journal, local_time
 from stockup.packaging import NAME_WITH_CONTROLS, build_zip, has_control_characters, safe_name
 from stockup.results import FileResult, Status
 from stockup.transports.base import join_remote
 
 ALREADY_UPLOADED = "already uploaded with the same content"
+CHANGED_SINCE_UPLOAD = "changed since it was uploaded"
 
 
 @dataclass(frozen=True)
@@ -276,8 +277,19 @@ class _Planner:
         # other files are hashed by the engine while uploads run.
         digest = journal.sha256(local) if previous else journal.cached_sha256(local)
         same = previous is not None and previous.sha256 == digest
-        if same and previous is not None and previous.status == Status.UPLOADED and not force:
+        uploaded = previous is not None and previous.status == Status.UPLOADED
+        if uploaded and same and not force:
             decide(path, Status.SKIPPED, ALREADY_UPLOADED, remote)
+            return
+        if uploaded and not same and not force and previous is not None:
+            # Edited since (new keywords, say): to the agency a re-send is a
+            # duplicate of what it already has, so never silently.
+            when = local_time(previous.updated_at)
+            reason = (
+                f"{CHANGED_SINCE_UPLOAD} to {account.name} on {when}; agencies take a re-send "
+                "as a duplicate: force sends it again"
+            )
+            decide(path, Status.SKIPPED, reason, remote)
             return
         # A ZIP built for this run is named by its vector: the ZIP itself is temporary.
         artwork = Artwork(local, local.stat().st_size, media, self.label(path))

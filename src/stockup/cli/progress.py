@@ -20,7 +20,7 @@ from stockup.accounting import (
     TransferStarted,
 )
 from stockup.cli import output
-from stockup.planning import ALREADY_UPLOADED
+from stockup.planning import ALREADY_UPLOADED, CHANGED_SINCE_UPLOAD
 from stockup.results import FileResult, Status
 from stockup.text import human_bytes, human_duration
 
@@ -45,7 +45,14 @@ class Skipped:
         self.reasons: dict[str, Counter[str]] = {}
 
     def count(self, result: FileResult) -> None:
-        reason = "already uploaded" if result.error == ALREADY_UPLOADED else "not taken there"
+        error = result.error or ""
+        reason = (
+            "already uploaded"
+            if error == ALREADY_UPLOADED
+            else "changed since uploaded: --force sends again"
+            if error.startswith(CHANGED_SINCE_UPLOAD)
+            else "not taken there"
+        )
         self.reasons.setdefault(result.account, Counter())[reason] += 1
 
     def lines(self) -> list[str]:

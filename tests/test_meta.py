@@ -1,0 +1,257 @@
+"""`stockup meta`: titles, descriptions and keywords written in place, safely,
+read back by an independent reader (ExifTool), and CSVs for agencies."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageCms
+
+from stockup.checks.facts import read_facts
+from tests.servers.fixtures import ServerFactory
+from tests.support.accounts import add_account
+from tests.support.artworks import exiftool_reads, need_exiftool, photo, tag
+from tests.support.cli import Cli
+from tests.support.clips import ffmpeg_clip
+
+TITLE = "Été à Montréal: 東京の夜 — ночь"
+KEYWORDS = [f"mot{i}-é" for i in range(47)] + ["日本", "ночь", "ελληνικά"]
+
+
+def camera_photo(path: Path, fmt: str | None = None) -> Path:
+    """A photo with EXIF camera fields and an sRGB ICC profile, as cameras write."""
+    image = Image.linear_gradient("L").convert("RGB").resize((640, 480))
+    exif = image.getexif()
+    exif[0x010F], exif[0x0110] = "Canon", "EOS R5"
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    image.save(path, format=fmt, exif=exif, icc_profile=srgb)
+    return path
+
+
+def ai_eps(path: Path) -> Path:
+    """An EPS as Illustrator CS and later write them (exiv2 writes these)."""
+    path.write_text(
+        "%!PS-Adobe-3.1 EPSF-3.0\n%%Creator: Adobe Illustrator(R) 17.0\n"
+        "%%AI8_CreatorVersion: 17.0.0\n%%BoundingBox: 0 0 400 400\n%%EndComments\n"
+        "newpath 200 200 150 0 360 arc closepath fill\nshowpage\n%%EOF\n"
+    )
+    return path
+
+
+def pixels(path: Path) -> bytes:
+    with Image.open(path) as image:
+        return image.tobytes()
+
+
+@pytest.mark.parametrize("name", ["photo.jpg", "photo.tif", "photo.png", "vector.eps", "clip.mp4"])
+def test_round_trip_read_back_by_exiftool(cli: Cli, tmp_path: Path, name: str) -> None:
+    need_exiftool()
+    path = tmp_path / name
+    if name == "vector.eps":
+        ai_eps(path)
+    elif name == "clip.mp4":
+        ffmpeg_clip(path, seconds=2)
+    else:
+        camera_photo(path)
+    before_pixels = pixels(path) if path.suffix in (".jpg", ".tif", ".png") else None
+    before = read_facts(path)
+    result = cli("meta", "set", str(path), "--title", TITLE, "--description", "Une ville, la nuit",
+                 "--keywords", ", ".join([*KEYWORDS, "  mot1-é ", "MOT2-É"]))  # fmt: skip
+    assert result.returncode == 0, result.output
+    independent = exiftool_reads(path)
+    assert independent["Title"] == TITLE and independent["Description"] == "Une ville, la nuit"
+    assert independent["Subject"] == KEYWORDS  # trimmed, repeats dropped, order kept
+    if name in ("photo.jpg", "photo.tif"):  # IPTC IIM kept in sync, declared UTF-8
+        assert independent["ObjectName"] == TITLE and independent["Keywords"] == KEYWORDS
+        assert independent["Caption-Abstract"] == "Une ville, la nuit"
+    after = read_facts(path)
+    assert (after.width, after.height, after.icc_profile, after.duration) == (
+        before.width, before.height, before.icc_profile, before.duration)  # fmt: skip
+    if before_pixels is not None:
+        assert pixels(path) == before_pixels
+        read = [need_exiftool(), "-s3", "-Make", "-Model", str(path)]
+        camera = subprocess.run(read, capture_output=True, text=True, check=True).stdout.split()
+        assert camera == ["Canon", "EOS", "R5"]
+    assert not list(tmp_path.glob(".*stockup-edit*"))
+    shown = json.loads(cli.ok("meta", "show", str(path), "--json").stdout)[0]
+    assert shown["title"] == TITLE and shown["keyword_count"] == 50
+
+
+def test_one_file_that_cannot_be_written_fails_alone(cli: Cli, tmp_path: Path) -> None:
+    good = camera_photo(tmp_path / "good.jpg")
+    locked = camera_photo(tmp_path / "locked.jpg")
+    locked.chmod(0o444)
+    (tmp_path / "drawing.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" version="1.1"/>')
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    original = locked.read_bytes()
+    result = cli("meta", "set", str(tmp_path), "--add-keywords", "night, city")
+    assert result.returncode == 1
+    assert "changed  good.jpg" in result.stdout
+    assert "failed   locked.jpg: locked.jpg is read-only" in result.stdout
+    assert (
+        "failed   drawing.svg: drawing.svg: stockup cannot write metadata into SVG" in result.stdout
+    )
+    assert "failed   broken.jpg" in result.stdout and "Traceback" not in result.output
+    assert read_facts(good).metadata.keywords == ["night", "city"]
+    assert locked.read_bytes() == original
+
+
+def test_a_vector_and_its_preview_get_the_same_metadata(cli: Cli, tmp_path: Path) -> None:
+    vector = ai_eps(tmp_path / "wave.eps")
+    preview = photo(tmp_path / "wave.jpg", 800, 800)
+    cli.ok("meta", "set", str(vector), "--title", "Wave", "--keywords", "sea, wave, blue")
+    for path in (vector, preview):
+        meta = read_facts(path).metadata
+        assert (meta.title, meta.keywords) == ("Wave", ["sea", "wave", "blue"]), path.name
+
+
+def test_keyword_edits_and_a_dry_run(cli: Cli, tmp_path: Path) -> None:
+    path = camera_photo(tmp_path / "p.jpg")
+    cli.ok("meta", "set", str(path), "--keywords", "sun, sea, sky")
+    dry = cli.ok("meta", "set", str(path), "--add-keywords", "Sea, beach", "--dry-run")
+    assert "would    p.jpg: 4 keywords (were 3)" in dry.stdout
+    assert read_facts(path).metadata.keywords == ["sun", "sea", "sky"]  # nothing written
+    cli.ok("meta", "set", str(path), "--add-keywords", "Sea, beach", "--remove-keywords", "SUN")
+    assert read_facts(path).metadata.keywords == ["sea", "sky", "beach"]
+    nothing = cli("meta", "set", str(path))
+    assert nothing.returncode == 2 and "say what to change" in nothing.stderr
+
+
+def test_show_says_where_each_value_comes_from_and_when_they_disagree(
+    cli: Cli, tmp_path: Path
+) -> None:
+    path = tag(camera_photo(tmp_path / "mixed.jpg"), title="From XMP", keywords=["a", "b"])
+    tag(path, title="From IPTC", keywords=["a", "b"], iptc=True)
+    shown = cli.ok("meta", "show", str(path)).stdout
+    assert "from: XMP, IPTC" in shown and "title: From XMP" in shown
+    assert "title differ between sources (XMP: 'From XMP'; IPTC: 'From IPTC')" in shown
+    data = json.loads(cli.ok("meta", "show", str(path), "--json").stdout)[0]
+    assert data["disagree"] == ["title"] and data["sources"]["IPTC"]["title"] == "From IPTC"
+
+
+def test_import_understands_agency_csvs_and_reports_what_it_cannot_match(
+    cli: Cli, tmp_path: Path
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one = camera_photo(tmp_path / "a" / "one.jpg")
+    two = camera_photo(tmp_path / "a" / "two.jpg")
+    camera_photo(tmp_path / "a" / "twin.jpg")
+    camera_photo(tmp_path / "b" / "twin.jpg")
+    sheet = tmp_path / "shutterstock.csv"
+    sheet.write_text(
+        "Filename,Description,Keywords,Categories\n"
+        'one.jpg,"Harbour at dawn","boat, harbour, dawn",Transportation\n'
+        'missing.jpg,"Nothing",x,\n'
+        'twin.jpg,"Which one?",y,\n'
+    )
+    result = cli("meta", "import", str(sheet), str(tmp_path))
+    assert result.returncode == 1
+    assert "line 3: no file named 'missing.jpg': nothing done" in result.stdout
+    assert "line 4: 'twin.jpg' matches 2 files" in result.stdout
+    meta = read_facts(one).metadata
+    assert (meta.title, meta.description, meta.keywords) == (
+        "Harbour at dawn", "Harbour at dawn", ["boat", "harbour", "dawn"])  # fmt: skip
+    adobe = tmp_path / "adobe.csv"
+    adobe.write_text('Filename,Title,Keywords,Category,Releases\ntwo.jpg,Two boats,"boat,sea",2,\n')
+    cli.ok("meta", "import", str(adobe), str(tmp_path / "a"))
+    assert read_facts(two).metadata.title == "Two boats"
+
+
+def test_export_writes_each_agency_s_csv_neutralised(cli: Cli, tmp_path: Path) -> None:
+    path = camera_photo(tmp_path / "=cmd.jpg")
+    long_name = camera_photo(tmp_path / "a_file_name_longer_than_thirty_chars.jpg")
+    cli.ok("meta", "set", str(path), "--title", "@SUM(1+1), with a comma", "--keywords", "-1, b")
+    cli.ok("meta", "set", str(long_name), "--title", "Fine", "--keywords", "k")
+    for fmt, header in [
+        ("shutterstock", ["Filename", "Description", "Keywords", "Categories", "Illustration",
+                          "Mature Content", "Editorial"]),
+        ("adobestock", ["Filename", "Title", "Keywords", "Category", "Releases"]),
+        ("generic", ["Filename", "Title", "Description", "Keywords"]),
+    ]:  # fmt: skip
+        result = cli.ok("meta", "export", str(tmp_path), "--format", fmt)
+        rows = list(csv.reader(io.StringIO(result.stdout)))
+        assert rows[0] == header
+        by_name = {r[0]: r for r in rows[1:]}
+        assert "'=cmd.jpg" in by_name and by_name["'=cmd.jpg"][1].startswith("'@SUM")
+        assert by_name["'=cmd.jpg"][header.index("Keywords")] == "'-1, b"
+        if fmt == "adobestock":
+            assert "takes titles without commas" in result.stderr
+            assert "file names of at most 30 characters" in result.stderr
+    out = tmp_path / "out" / "adobe.csv"
+    cli.ok("meta", "export", str(tmp_path), "--format", "adobestock", "-o", str(out))
+    assert out.read_text().startswith("Filename,Title,Keywords")
+
+
+def test_check_sees_the_new_values_at_once(cli: Cli, tmp_path: Path) -> None:
+    path = tag(camera_photo(tmp_path / "p.jpg"), title="T", keywords=["a", "b"])
+    before = json.loads(cli("check", str(path), "--agency", "shutterstock", "--json").stdout)[0]
+    assert any("at least 7" in f["message"] for f in before["findings"])
+    cli.ok("meta", "set", str(path), "--add-keywords", "c, d, e, f, g")
+    after = json.loads(cli("check", str(path), "--agency", "shutterstock", "--json").stdout)[0]
+    assert not any("keywords" in f["message"] for f in after["findings"])
+
+
+def test_a_file_edited_after_upload_is_not_sent_again_silently(
+    cli: Cli, tmp_path: Path, start_server: ServerFactory
+) -> None:
+    (tmp_path / "art").mkdir()
+    path = camera_photo(tmp_path / "art" / "p.jpg")
+    with start_server("pyftpdlib-ftps") as server:
+        cli.ok("init")
+        add_account(cli, server, name="shop")
+        cli.ok("upload", "--skip-checks", str(path), "--to", "shop")
+        cli.ok("meta", "set", str(path), "--keywords", "new, words")
+        again = cli.ok("upload", "--skip-checks", str(path), "--to", "shop", "--json")
+        result = json.loads(again.stdout)["results"][0]
+        assert result["status"] == "skipped"
+        assert "changed since it was uploaded to shop on" in result["error"]
+        assert "force sends it again" in result["error"]
+        forced = json.loads(cli.ok("upload", "--skip-checks", str(path), "--to", "shop",
+                                   "--force", "--json").stdout)  # fmt: skip
+        assert forced["results"][0]["status"] == "uploaded"
+        assert (server.upload_root / "p.jpg").read_bytes() == path.read_bytes()
+
+
+def test_video_without_exiftool_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
+    clip = ffmpeg_clip(tmp_path / "clip.mp4", seconds=1)
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    result = cli("meta", "set", str(clip), "--title", "x", env={"PATH": str(bare)})
+    assert result.returncode == 1
+    assert "writing metadata into MP4/MOV needs ExifTool" in result.stdout
+
+
+def test_kill_9_during_a_write_leaves_the_old_file_or_the_new(tmp_path: Path) -> None:
+    """A 100 MB TIFF, killed at several moments of a write: it is always whole."""
+    big = tmp_path / "big.tif"
+    Image.effect_noise((6000, 5600), 64).convert("RGB").save(big)  # ~100 MB uncompressed
+    assert big.stat().st_size > 90_000_000
+    expected = pixels(big)
+    code = ("import sys; from pathlib import Path; from stockup.editing import Edit, plan_edit, "
+            "write; write(plan_edit(Path(sys.argv[1]), Edit(title=sys.argv[2])))")  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")}
+    titles = set()
+    for delay in (0.3, 0.8, 1.5, 3.0):
+        proc = subprocess.Popen([sys.executable, "-c", code, str(big), f"after {delay}"], env=env)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        facts = read_facts(big)
+        assert facts.error is None and (facts.width, facts.height) == (6000, 5600)
+        titles.add(facts.metadata.title)
+        for leftover in tmp_path.glob(".*stockup-edit*"):
+            leftover.unlink()  # the copy being written, never the original
+    assert pixels(big) == expected
+    assert titles <= {None, "after 0.3", "after 0.8", "after 1.5", "after 3.0"}
+    shutil.rmtree(tmp_path, ignore_errors=True)
