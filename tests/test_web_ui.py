@@ -274,3 +274,49 @@ def test_a_page_on_another_local_port_cannot_use_the_ui(browser: Browser, ui: Ui
     # And what such a program could try with what it got is refused.
     for cookie in received:
         assert ui.request("GET", "/unlock", raw=True, cookie=cookie).status == 403
+
+
+def test_titles_and_keywords_are_fixed_from_the_check_page(
+    browser: Browser, ui: UiServer, start_server: ServerFactory, tmp_path: Path
+) -> None:
+    from stockup.checks.facts import read_facts
+    from tests.support.artworks import photo
+    from tests.support.ui import create_vault_and_account
+
+    art = tmp_path / "art"
+    art.mkdir()
+    first, second = photo(art / "dunes.jpg", 2400, 1800), photo(art / "coast.jpg", 2400, 1800)
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.set_default_timeout(TIMEOUT_MS)
+    with start_server("asyncssh-sftp") as sftp:
+        create_vault_and_account(ui, sftp, name="ss", agency="custom", rules="shutterstock")
+        page.goto(ui.url)  # trades the key for this browser's cookie
+        page.goto(f"{ui.base}{ui.prefix}/upload")
+        page.get_by_label("Or paths on this computer").fill(str(art))
+        page.get_by_role("button", name="Check files").click()
+        expect(page.locator("table.verdicts")).to_contain_text("no embedded keywords")
+        page.get_by_label("Edit the title and keywords of dunes.jpg").click()
+        expect(page.locator("img.thumb")).to_be_visible()
+        page.get_by_label("Title").fill("Dunes at sunset")
+        page.get_by_label("Keywords, most important first").fill("sand, dune, desert")
+        expect(page.locator("#keyword-count")).to_have_text("3 different keywords")
+        expect(page.locator("#limits")).to_contain_text("4 keywords short")
+        page.get_by_label("Keywords, most important first").fill(
+            "sand, dune, desert, Sand, sunset, travel, nature, orange"
+        )
+        expect(page.locator("#keyword-count")).to_have_text("7 different keywords")
+        expect(page.locator("#limits")).to_contain_text("— ok")
+        assert axe_violations(page) == []
+        if os.environ.get("STOCKUP_UPDATE_SCREENSHOT"):
+            page.screenshot(path=str(SCREENSHOT.with_name("ui-meta.png")))
+        page.get_by_role("button", name="Save and check again").click()
+        expect(page.get_by_role("status")).to_contain_text("Saved: dunes.jpg")
+        meta = read_facts(first).metadata
+        assert meta.title == "Dunes at sunset" and len(meta.keywords) == 7
+        page.get_by_label("Tick dunes.jpg").check()
+        page.get_by_label("Tick coast.jpg").check()
+        page.get_by_label("Add keywords").fill("golden hour, Sand")
+        page.get_by_role("button", name="Change the ticked files").click()
+        expect(page.get_by_role("status")).to_contain_text("Keywords changed in 2 file(s)")
+    assert read_facts(first).metadata.keywords[-1] == "golden hour"
+    assert read_facts(second).metadata.keywords == ["golden hour", "Sand"]

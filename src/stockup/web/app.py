@@ -23,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 from stockup.errors import StockupError
 from stockup.store import Store
 from stockup.web.guard import Guard, Keys
-from stockup.web.pages import accounts, history, uploads, vault
+from stockup.web.pages import accounts, history, metadata, uploads, vault
 from stockup.web.ui import Locked, Ui
 
 
@@ -51,6 +51,7 @@ def create_app(store: Store, keys: Keys) -> Starlette:
         *vault.routes(ui),
         *accounts.routes(ui),
         *uploads.routes(ui),
+        *metadata.routes(ui),
         *history.routes(ui),
         Mount("/static", StaticFiles(packages=[("stockup.web", "static")]), name="static"),
     ]

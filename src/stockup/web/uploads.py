@@ -54,6 +54,12 @@ class Selection:
     """What was left out (links outside the folders, pipes, devices)."""
 
     @property
+    def staged(self) -> bool:
+        """Files the browser sent: edits change the copies that are uploaded,
+        not the contributor's own files."""
+        return bool(self.request.labels)
+
+    @property
     def warnings(self) -> list[str]:
         plain = [a.cleartext_warning for a in self.accounts if a.cleartext_warning]
         return [*plain, *self.notes]
@@ -181,6 +187,11 @@ class Uploads:
         )
         self.selections[selection.id] = selection
         return selection
+
+    async def recheck(self, selection: Selection) -> None:
+        """Check the files again (after an edit): facts are read anew, never cached."""
+        targets = [(a.name, rules_agency(a)) for a in selection.accounts]
+        selection.verdicts = await asyncio.to_thread(check_files, selection.files, targets)
 
     def start(self, request: UploadRequest, passphrase: PassphraseSource) -> Run:
         if any(run.active for run in self.runs.values()):

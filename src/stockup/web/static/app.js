@@ -35,3 +35,35 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   events.addEventListener("end", () => events.close());
 });
+
+// Live counts on the metadata editor, against each chosen agency's limits.
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.getElementById("meta-form");
+  if (!form) return;
+  const limits = JSON.parse(form.dataset.limits || "[]");
+  const title = document.getElementById("title");
+  const keywords = document.getElementById("keywords");
+  const titleCount = document.getElementById("title-count");
+  const keywordCount = document.getElementById("keyword-count");
+  const update = () => {
+    const seen = new Set();
+    for (const word of keywords.value.split(/[,;]/)) {
+      const clean = word.trim().replace(/\s+/g, " ").toLowerCase();
+      if (clean) seen.add(clean);
+    }
+    titleCount.textContent = `${title.value.trim().length} characters`;
+    keywordCount.textContent = `${seen.size} different keywords`;
+    for (const limit of limits) {
+      const item = document.querySelector(`#limits li[data-account="${CSS.escape(limit.account)}"] .verdict`);
+      const problems = [];
+      if (limit.min_keywords && seen.size < limit.min_keywords) problems.push(`${limit.min_keywords - seen.size} keywords short`);
+      if (limit.max_keywords && seen.size > limit.max_keywords) problems.push(`${seen.size - limit.max_keywords} keywords too many`);
+      if (limit.max_title && title.value.trim().length > limit.max_title) problems.push("title too long");
+      item.textContent = problems.length ? ` — ${problems.join(", ")}` : " — ok";
+      item.className = problems.length ? "verdict bad" : "verdict good";
+    }
+  };
+  title.addEventListener("input", update);
+  keywords.addEventListener("input", update);
+  update();
+});
