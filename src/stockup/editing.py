@@ -29,6 +29,7 @@ from stockup.checks import PREVIEW_SUFFIXES, VECTOR_SUFFIXES
 from stockup.checks.facts import FileFacts, read_facts
 from stockup.checks.metadata import Metadata
 from stockup.errors import StockupError
+from stockup.provenance import NEWSCODES
 
 EXIV2_FORMATS = ("jpeg", "tiff", "png", "eps")
 IPTC_FORMATS = ("jpeg", "tiff")
@@ -51,6 +52,11 @@ class Edit:
     keywords: Sequence[str] | None = None
     add_keywords: Sequence[str] = ()
     remove_keywords: Sequence[str] = ()
+    source_type: str | None = None
+    """An IPTC digital source type to record (``trainedAlgorithmicMedia`` for
+    generative AI, ``digitalCapture`` for a photograph), as IPTC recommends."""
+    ai_tool: str | None = None
+    """The AI system used (IPTC 2025.1 ``AISystemUsed``)."""
 
     @property
     def empty(self) -> bool:
@@ -60,6 +66,7 @@ class Edit:
             and self.keywords is None
             and not self.add_keywords
             and not self.remove_keywords
+            and self.source_type is None
         )
 
     def applied_to(self, current: Metadata) -> Metadata:
@@ -112,14 +119,17 @@ class Change:
     written: bool = False
     facts: FileFacts | None = None
     """The file as read when the edit was planned: compared with the copy."""
+    source_type: str | None = None
+    ai_tool: str | None = None
 
     @property
     def changes(self) -> bool:
-        return (self.before.title, self.before.description, self.before.keywords) != (
+        fields_change = (self.before.title, self.before.description, self.before.keywords) != (
             self.after.title,
             self.after.description,
             self.after.keywords,
         )
+        return fields_change or self.source_type is not None
 
 
 def with_partners(paths: Iterable[Path]) -> list[Path]:
@@ -142,11 +152,27 @@ def _partners(path: Path) -> list[Path]:
     return []
 
 
-def plan_edit(path: Path, edit: Edit) -> Change:
+def plan_edit(path: Path, edit: Edit, *, force: bool = False) -> Change:
+    """What ``edit`` would make of the file. A file with a C2PA manifest
+    (content credentials) is not written without ``force``: changing its
+    metadata breaks the manifest's signature."""
     facts = read_facts(path)
     if facts.error:
         return Change(path, facts.metadata, facts.metadata, error=facts.error)
-    return Change(path, facts.metadata, edit.applied_to(facts.metadata), facts=facts)
+    change = Change(
+        path,
+        facts.metadata,
+        edit.applied_to(facts.metadata),
+        facts=facts,
+        source_type=edit.source_type,
+        ai_tool=edit.ai_tool,
+    )
+    if facts.provenance.c2pa and not force and change.changes:
+        change.error = (
+            f"{path.name} carries a C2PA manifest (content credentials): writing its metadata "
+            "invalidates the manifest's signature; force writes anyway"
+        )
+    return change
 
 
 def write(change: Change) -> Change:
@@ -155,7 +181,7 @@ def write(change: Change) -> Change:
     if change.error or not change.changes:
         return change
     try:
-        _write_safely(change.path, change.after, change.facts or read_facts(change.path))
+        _write_safely(change, change.facts or read_facts(change.path))
     except MetadataError as exc:
         change.error = str(exc)
     except OSError as exc:
@@ -165,7 +191,8 @@ def write(change: Change) -> Change:
     return change
 
 
-def _write_safely(path: Path, meta: Metadata, before: FileFacts) -> None:
+def _write_safely(change: Change, before: FileFacts) -> None:
+    path, meta = change.path, change.after
     if before.error:
         raise MetadataError(f"{path.name}: {before.error}")
     fmt = before.format or "unknown"
@@ -183,10 +210,10 @@ def _write_safely(path: Path, meta: Metadata, before: FileFacts) -> None:
     shutil.copy2(path, temporary)
     try:
         if fmt in EXIFTOOL_FORMATS:
-            _write_exiftool(temporary, meta)
+            _write_exiftool(temporary, meta, change)
         else:
-            _write_exiv2(temporary, meta, iptc=fmt in IPTC_FORMATS)
-        _verify(before, temporary, meta)
+            _write_exiv2(temporary, meta, change, iptc=fmt in IPTC_FORMATS)
+        _verify(before, temporary, meta, change)
         with temporary.open("rb") as handle:
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -200,7 +227,7 @@ def _write_safely(path: Path, meta: Metadata, before: FileFacts) -> None:
         os.close(directory)
 
 
-def _write_exiv2(path: Path, meta: Metadata, *, iptc: bool) -> None:
+def _write_exiv2(path: Path, meta: Metadata, change: Change, *, iptc: bool) -> None:
     import pyexiv2  # exiv2's C++ library: loaded only when writing
 
     def alt(value: str | None) -> dict[str, str] | str:
@@ -213,6 +240,10 @@ def _write_exiv2(path: Path, meta: Metadata, *, iptc: bool) -> None:
                 "Xmp.dc.description": alt(meta.description),
                 "Xmp.dc.subject": list(meta.keywords) or "",
             }
+            if change.source_type:
+                xmp["Xmp.iptcExt.DigitalSourceType"] = NEWSCODES + change.source_type
+            if change.ai_tool:
+                xmp["Xmp.iptcExt.AISystemUsed"] = change.ai_tool
             image.modify_xmp(xmp)
             if iptc:
                 image.modify_iptc(
@@ -234,7 +265,7 @@ def _write_exiv2(path: Path, meta: Metadata, *, iptc: bool) -> None:
         raise MetadataError(f"{name}: exiv2 could not write it ({exc}){hint}") from None
 
 
-def _write_exiftool(path: Path, meta: Metadata) -> None:
+def _write_exiftool(path: Path, meta: Metadata, change: Change) -> None:
     exiftool = shutil.which("exiftool")
     if exiftool is None:
         raise MetadataError(
@@ -245,12 +276,16 @@ def _write_exiftool(path: Path, meta: Metadata) -> None:
             f"-XMP-dc:Title={meta.title or ''}", f"-XMP-dc:Description={meta.description or ''}",
             "-XMP-dc:Subject="]  # fmt: skip
     args += [f"-XMP-dc:Subject={k}" for k in meta.keywords]
+    if change.source_type:
+        args.append(f"-XMP-iptcExt:DigitalSourceType={NEWSCODES}{change.source_type}")
+    if change.ai_tool:
+        args.append(f"-XMP-iptcExt:AISystemUsed={change.ai_tool}")
     done = subprocess.run([*args, str(path)], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise MetadataError(f"ExifTool could not write the clip: {done.stderr.strip()[:200]}")
 
 
-def _verify(before: FileFacts, written: Path, meta: Metadata) -> None:
+def _verify(before: FileFacts, written: Path, meta: Metadata, change: Change) -> None:
     """The copy holds what was asked, and nothing else changed."""
     after = read_facts(written)
     name = before.path.name
@@ -261,6 +296,9 @@ def _verify(before: FileFacts, written: Path, meta: Metadata) -> None:
         raise MetadataError(
             f"{name}: the written copy reads back other values; nothing was changed"
         )
+    recorded = {m.value for m in after.provenance.markers}
+    if change.source_type and change.source_type not in recorded:
+        raise MetadataError(f"{name}: the source type did not read back; nothing was changed")
     same = (before.format, before.width, before.height, before.mode, before.icc_profile,
             before.duration, before.illustrator_version)  # fmt: skip
     now = (after.format, after.width, after.height, after.mode, after.icc_profile,

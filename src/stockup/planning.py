@@ -193,7 +193,15 @@ class _Planner:
         def errors_of(path: Path) -> list[str]:
             if skip_checks:
                 return []
-            return batch.verdict(path, rules, account.name, safe_names=safe_names).errors
+            verdict = batch.verdict(path, rules, account.name, safe_names=safe_names)
+            # What the contributor must do at the agency (label AI content) is
+            # said during the upload too, not only by `stockup check`.
+            plan.notes.extend(
+                f"{account.name}: {path.name}: {f.message}"
+                for f in verdict.findings
+                if f.group == "ai" and f.level == "warning"
+            )
+            return verdict.errors
 
         previews = [p for p in batch.files if p in batch.preview_of]
         for path in [p for p in batch.files if p not in batch.preview_of]:

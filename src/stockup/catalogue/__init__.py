@@ -20,8 +20,8 @@ import msgspec
 from stockup.errors import UnknownAgency
 from stockup.transports import PROTOCOLS
 
-RuleGroup = Literal["upload", "images", "vectors", "video", "metadata"]
-RULE_GROUPS: tuple[RuleGroup, ...] = ("upload", "images", "vectors", "video", "metadata")
+RuleGroup = Literal["upload", "images", "vectors", "video", "metadata", "ai"]
+RULE_GROUPS: tuple[RuleGroup, ...] = ("upload", "images", "vectors", "video", "metadata", "ai")
 Packaging = Literal["pair", "zip", "vector-only", "no-preview"]
 
 
@@ -36,6 +36,18 @@ class Source(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """When they were checked against it (YYYY-MM)."""
     confirmed: bool = True
     """False: no public page confirms these values; findings are warnings."""
+
+
+class AiPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What an agency does with content made by generative AI."""
+
+    policy: Literal["refuses", "labelled", "accepts"]
+    how: str = ""
+    """What the contributor must do for the label (in the agency's portal)."""
+    keyword: str | None = None
+    """A keyword that labels it (Freepik's ``_ai_generated``)."""
+    title_must_not: tuple[str, ...] = ()
+    """Words the agency refuses in an AI file's title."""
 
 
 class Rules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -82,6 +94,8 @@ class Agency(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     not_taken: dict[str, str] = {}
     """Why a media type is not sent to this server (where to send it instead)."""
     rules: Rules = Rules()
+    ai: AiPolicy | None = None
+    """None: no public page says; an AI file then gets a warning, never a pass."""
 
     @property
     def is_custom(self) -> bool:

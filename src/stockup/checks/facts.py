@@ -17,8 +17,9 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stockup.checks.metadata import Metadata, parse_xmp, read_iptc, read_xmp
+from stockup.checks.metadata import Metadata, parse_xmp, raw_xmp, read_iptc
 from stockup.checks.video import BoxError, read_video
+from stockup.provenance import Provenance, read_provenance
 
 HEADER_BYTES = 4096
 SVG_HEAD_BYTES = 65536
@@ -69,6 +70,8 @@ class FileFacts:
     svg_version: str | None = None
     duration: float | None = None
     duration_note: str | None = None
+    provenance: Provenance = field(default_factory=Provenance)
+    """Markers saying whether generative AI made the file."""
 
     @property
     def megapixels(self) -> float | None:
@@ -194,8 +197,11 @@ def _image_facts(facts: FileFacts) -> None:
             facts.jpeg_quality = estimate_jpeg_quality(list(quantization[0]))
         iptc = read_iptc(image)
         # PNG keeps XMP in an iTXt chunk that may be compressed: Pillow inflates it.
-        png_xmp = image.info.get("XML:com.adobe.xmp") if facts.format == "png" else None
-    xmp = parse_xmp(png_xmp.encode("utf-8")) if png_xmp else read_xmp(facts.path)
+        png_text = {str(k): v for k, v in image.info.items()} if facts.format == "png" else {}
+    png_xmp = png_text.get("XML:com.adobe.xmp")
+    packet = png_xmp.encode("utf-8") if isinstance(png_xmp, str) else raw_xmp(facts.path)
+    xmp = parse_xmp(packet) if packet else Metadata()
+    facts.provenance = read_provenance(facts.path, facts.format, packet, png_text)
     facts.sources = {"XMP": xmp, "IPTC": iptc} if facts.format in ("jpeg", "tiff") else {"XMP": xmp}
     facts.metadata = xmp.merged_with(iptc)
 
@@ -224,8 +230,15 @@ def _postscript_facts(facts: FileFacts, header: bytes) -> None:
     if bbox:
         x0, y0, x1, y1 = map(int, bbox.groups())
         facts.width, facts.height = x1 - x0, y1 - y0
-    facts.metadata = read_xmp(facts.path)
+    _xmp_facts(facts)
+
+
+def _xmp_facts(facts: FileFacts) -> None:
+    """Metadata and AI markers of a format whose only metadata is XMP."""
+    packet = raw_xmp(facts.path)
+    facts.metadata = parse_xmp(packet) if packet else Metadata()
     facts.sources = {"XMP": facts.metadata}
+    facts.provenance = read_provenance(facts.path, facts.format, packet, {})
 
 
 def _svg_facts(facts: FileFacts) -> None:
@@ -236,8 +249,7 @@ def _svg_facts(facts: FileFacts) -> None:
     tag = head[start : head.find(">", start, start + SVG_TAG_CHARS)] if start >= 0 else ""
     version = re.search(r"\sversion=[\"']([\d.]+)[\"']", tag)
     facts.svg_version = version.group(1) if version else None
-    facts.metadata = read_xmp(facts.path)
-    facts.sources = {"XMP": facts.metadata}
+    _xmp_facts(facts)
 
 
 def _video_facts(facts: FileFacts) -> None:
@@ -253,6 +265,7 @@ def _video_facts(facts: FileFacts) -> None:
     facts.duration = video.duration
     facts.metadata = video.metadata
     facts.sources = video.sources
+    facts.provenance = read_provenance(facts.path, facts.format, video.xmp, {})
     if facts.duration is None:
         facts.duration = _ffprobe_duration(facts)
 

@@ -62,11 +62,15 @@ def xmp_packet(data: bytes) -> bytes | None:
     return None if end < 0 else data[start : end + len(XMP_END)]
 
 
-def read_xmp(path: Path) -> Metadata:
+def raw_xmp(path: Path) -> bytes | None:
     """The first XMP packet in the file's first 8 MiB, if any."""
     with path.open("rb") as handle:
         data = handle.read(XMP_SCAN_BYTES)
-    packet = xmp_packet(data)
+    return xmp_packet(data)
+
+
+def read_xmp(path: Path) -> Metadata:
+    packet = raw_xmp(path)
     return Metadata() if packet is None else parse_xmp(packet)
 
 

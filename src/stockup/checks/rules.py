@@ -93,6 +93,7 @@ def evaluate(
     if facts.media == "video":
         _video_rules(facts, agency, rules, out)
     _metadata_rules(facts, rules, out)
+    _ai_rules(facts, agency, out)
     pattern = rules.filename_pattern
     if check_name and pattern and not re.match(pattern, facts.path.name):
         rule = rules.filename_rule or "its file-name rule"
@@ -179,6 +180,39 @@ def _video_rules(facts: FileFacts, agency: Agency, rules: Rules, out: _Findings)
                            f"least {rules.min_video_height} lines (e.g. 1280 x 720)")  # fmt: skip
 
 
+def _ai_rules(facts: FileFacts, agency: Agency, out: _Findings) -> None:
+    """An AI-marked file against the agency's AI policy; an agency whose
+    policy no public page gives gets a warning, never a silent pass."""
+    marker = facts.provenance.ai
+    if facts.provenance.note:
+        out.warn("ai", facts.provenance.note)
+    if marker is None:
+        return
+    policy = agency.ai
+    if policy is None:
+        out.warn("ai", f"made with generative AI ({marker}); no public page gives "
+                       f"{agency.name}'s policy on AI content: check before sending")  # fmt: skip
+        return
+    if policy.policy == "refuses":
+        out.error("ai", f"{agency.name} does not take content made with generative AI "
+                        f"({marker})")  # fmt: skip
+    elif policy.policy == "labelled":
+        title = (facts.metadata.title or "").casefold()
+        for words in policy.title_must_not:
+            if words.casefold() in title:
+                out.error("ai", f"{agency.name} refuses {words!r} in the title of AI content")
+        keywords = {k.casefold() for k in facts.metadata.keywords}
+        if policy.keyword and policy.keyword.casefold() not in keywords:
+            out.warn("ai", f"add the keyword {policy.keyword} that labels AI content for "
+                           f"{agency.name} (stockup meta set FILE --add-keywords "
+                           f"{policy.keyword})")  # fmt: skip
+        out.warn("ai", f"made with generative AI ({marker}): {agency.name} takes it only "
+                       f"labelled: {policy.how}")  # fmt: skip
+    elif not agency.confirmed("ai"):
+        out.warn("ai", f"made with generative AI ({marker}); {agency.name} takes it, "
+                       "but no public page confirms it")  # fmt: skip
+
+
 def _metadata_rules(facts: FileFacts, rules: Rules, out: _Findings) -> None:
     meta = facts.metadata
     if not meta.readable:
@@ -215,6 +249,12 @@ GROUP_TITLES: dict[RuleGroup, str] = {
     "vectors": "Vectors",
     "video": "Video",
     "metadata": "Titles and keywords",
+    "ai": "Content made with generative AI",
+}
+AI_WORDS = {
+    "refuses": "does not take content made with generative AI",
+    "labelled": "takes content made with generative AI when it is labelled",
+    "accepts": "takes content made with generative AI",
 }
 PACKAGING_WORDS = {
     "pair": "a vector travels with its same-name JPG preview",
@@ -275,4 +315,12 @@ def plain_rules(agency: Agency) -> dict[RuleGroup, list[str]]:
         say("metadata", f"at most {r.max_keywords} keywords")
     if r.max_title_chars:
         say("metadata", f"titles of at most {r.max_title_chars} characters")
+    if agency.ai is not None:
+        say("ai", AI_WORDS[agency.ai.policy] + (f": {agency.ai.how}" if agency.ai.how else ""))
+        if agency.ai.keyword:
+            say("ai", f"the keyword {agency.ai.keyword} labels it")
+        for words in agency.ai.title_must_not:
+            say("ai", f"no {words!r} in the title")
+    elif not agency.is_custom:
+        say("ai", "no public page gives its policy: AI files get a warning")
     return said

@@ -42,6 +42,7 @@ class VideoFacts:
     metadata: Metadata = field(default_factory=Metadata)
     sources: dict[str, Metadata] = field(default_factory=dict)
     """Where each part came from: XMP, QuickTime."""
+    xmp: bytes | None = None
 
 
 def _boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[bytes, int, int]]:
@@ -121,6 +122,7 @@ def read_video(path: Path) -> VideoFacts:
     )
     facts.metadata = from_xmp.merged_with(from_quicktime)
     facts.sources = {"XMP": from_xmp, "QuickTime": from_quicktime}
+    facts.xmp = xmp
     return facts
 
 

@@ -37,6 +37,17 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     set_.add_argument("--keywords", metavar='"A, B, C"', help="replace the keywords")
     set_.add_argument("--add-keywords", metavar='"A, B"', help="add keywords (at the end)")
     set_.add_argument("--remove-keywords", metavar='"A, B"', help="remove keywords")
+    made = set_.add_mutually_exclusive_group()
+    made.add_argument(
+        "--ai-generated", action="store_true", help="record that generative AI made it (IPTC)"
+    )
+    made.add_argument(
+        "--not-ai", action="store_true", help="record that it is a photograph (digitalCapture)"
+    )
+    set_.add_argument("--ai-tool", metavar="NAME", help="with --ai-generated: the AI system used")
+    set_.add_argument(
+        "--force", action="store_true", help="write even into C2PA files (breaks their signature)"
+    )
     set_.add_argument("--dry-run", action="store_true", help="say what would change, write nothing")
     set_.set_defaults(handler=run_set)
 
@@ -122,12 +133,23 @@ def _disagreements(sources: list[Metadata]) -> list[str]:
 
 
 def _edit_from(args: argparse.Namespace) -> Edit:
+    if args.ai_tool and not args.ai_generated:
+        raise UsageError("--ai-tool goes with --ai-generated")
+    source_type = (
+        "trainedAlgorithmicMedia"
+        if args.ai_generated
+        else "digitalCapture"
+        if args.not_ai
+        else None
+    )
     edit = Edit(
         title=args.title,
         description=args.description,
         keywords=split_keywords(args.keywords) if args.keywords is not None else None,
         add_keywords=split_keywords(args.add_keywords or ""),
         remove_keywords=split_keywords(args.remove_keywords or ""),
+        source_type=source_type,
+        ai_tool=args.ai_tool,
     )
     if edit.empty:
         raise UsageError("say what to change: --title, --description, --keywords, "
@@ -140,7 +162,7 @@ def run_set(args: argparse.Namespace) -> int:
     collected = collect_files(args.paths)
     for note in collected.notes():
         output.warning(note)
-    changes = [plan_edit(path, edit) for path in with_partners(collected.files)]
+    changes = [plan_edit(path, edit, force=args.force) for path in with_partners(collected.files)]
     return _apply(changes, dry_run=args.dry_run)
 
 
@@ -205,7 +227,7 @@ def _difference(before: Metadata, after: Metadata) -> str:
         parts.append(f"description {after.description or '(none)'!r}")
     if before.keywords != after.keywords:
         parts.append(f"{len(after.keywords)} keywords (were {len(before.keywords)})")
-    return "; ".join(parts)
+    return "; ".join(parts) or "source type recorded"
 
 
 # -- export -------------------------------------------------------------------------
