@@ -210,3 +210,19 @@ def test_odd_browser_file_names_get_a_400_with_the_reason(
     # Every folder the UI made on its first run is private.
     for folder in (home, home / "state", home / "state" / "ui-uploads"):
         assert folder.stat().st_mode & 0o777 == 0o700, folder
+
+
+def test_the_run_page_says_what_to_label_at_the_agency(
+    cli: Cli, start_server: ServerFactory, tmp_path: Path
+) -> None:
+    from tests.support.ai_files import xmp_marked
+
+    (tmp_path / "art").mkdir()
+    xmp_marked(tmp_path / "art" / "made.jpg", "trainedAlgorithmicMedia")
+    with start_server("asyncssh-sftp") as sftp, running_ui(cli) as ui:
+        create_vault_and_account(ui, sftp, name="adobe", rules="adobestock")
+        checks, run = start_upload(ui, tmp_path / "art", "adobe")
+        assert "Created using generative AI tools" in checks  # in the check matrix
+        wait_for(lambda: "Finished:" in ui.get(run).body, "the run to end")
+        page = ui.get(run).body
+    assert "To do at the agencies" in page and "Created using generative AI tools" in page

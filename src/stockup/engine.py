@@ -252,6 +252,10 @@ class UploadEngine:
                 error = redact(f"internal error ({type(exc).__name__}): {exc}")
                 return self._fail(job, outcome(Status.FAILED, attempt, error))
             self.journal.finish(account.name, job.remote_path, Status.UPLOADED, None)
+            if job.image_hash is not None:
+                self.journal.record_sent_image(
+                    account.name, job.remote_path, art.label, job.image_hash
+                )
             return outcome(Status.UPLOADED, attempt)
         raise AssertionError("unreachable: the last attempt returns")
 

@@ -23,6 +23,7 @@ from stockup.errors import JournalBusy, JournalDamaged, StateError
 from stockup.paths import ensure_private_dir
 from stockup.results import OUTCOMES, FileResult, Status
 from stockup.secret import redact
+from stockup.similar import ImageHash
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS hashes (
@@ -45,6 +46,15 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_account ON events (account, at);
 CREATE INDEX IF NOT EXISTS events_run ON events (run_id);
+CREATE TABLE IF NOT EXISTS image_hashes (
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    plain TEXT NOT NULL, mirrored TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sent_images (
+    account TEXT NOT NULL, remote_path TEXT NOT NULL, file TEXT NOT NULL,
+    plain TEXT NOT NULL, mirrored TEXT NOT NULL, at TEXT NOT NULL,
+    PRIMARY KEY (account, remote_path)
+);
 """
 # Columns added since the first release, for journals written before them.
 ADDED_COLUMNS = {
@@ -100,6 +110,14 @@ class Transfer:
     last_error: str | None
     updated_at: str
     """When the row last changed, in UTC (for an upload: when it arrived)."""
+
+
+@dataclass(frozen=True)
+class SentImage:
+    file: str
+    remote_path: str
+    at: str
+    hash: ImageHash
 
 
 def journal_error(exc: sqlite3.Error | OSError, path: Path) -> StateError:
@@ -205,6 +223,44 @@ class Journal:
             (str(path.resolve()), size, mtime_ns, value),
         )
         return value
+
+    # -- perceptual hashes (stockup.similar) ------------------------------------
+
+    def cached_image_hash(self, path: Path) -> ImageHash | None:
+        stat = path.stat()
+        row = self._db.execute(
+            "SELECT plain, mirrored FROM image_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
+            (str(path.resolve()), stat.st_size, stat.st_mtime_ns),
+        ).fetchone()
+        return ImageHash(int(row[0], 16), int(row[1], 16)) if row else None
+
+    def store_image_hash(self, path: Path, value: ImageHash) -> None:
+        stat = path.stat()
+        self._db.execute(
+            "INSERT OR REPLACE INTO image_hashes VALUES (?, ?, ?, ?, ?)",
+            (str(path.resolve()), stat.st_size, stat.st_mtime_ns, f"{value.plain:016x}",
+             f"{value.mirrored:016x}"),
+        )  # fmt: skip
+
+    def record_sent_image(
+        self, account: str, remote_path: str, file: str, value: ImageHash
+    ) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO sent_images VALUES (?, ?, ?, ?, ?, ?)",
+            (account, remote_path, file, f"{value.plain:016x}", f"{value.mirrored:016x}", now()),
+        )
+
+    def sent_images(self, account: str) -> list[SentImage]:
+        """What an account was sent, with each image's hash: to warn about a
+        new file that shows a motif the agency already has."""
+        rows = self._db.execute(
+            "SELECT file, remote_path, at, plain, mirrored FROM sent_images WHERE account = ?",
+            (account,),
+        ).fetchall()
+        return [
+            SentImage(file, remote, local_time(at), ImageHash(int(plain, 16), int(mirrored, 16)))
+            for file, remote, at, plain, mirrored in rows
+        ]
 
     # -- transfers ----------------------------------------------------------
 

@@ -22,6 +22,7 @@ from stockup.errors import UsageError
 from stockup.journal import Journal, local_time
 from stockup.packaging import NAME_WITH_CONTROLS, build_zip, has_control_characters, safe_name
 from stockup.results import FileResult, Status
+from stockup.similar import ImageHash, SimilarLimits
 from stockup.transports.base import join_remote
 
 ALREADY_UPLOADED = "already uploaded with the same content"
@@ -52,6 +53,8 @@ class Job:
     resume: bool = False
     then: Job | None = None
     """Sent right after this one by the same connection (a vector's preview)."""
+    image_hash: ImageHash | None = None
+    """Kept in the journal once sent, to spot near-duplicates later."""
 
     @property
     def remote_path(self) -> str:
@@ -147,12 +150,16 @@ def plan_upload(
     safe_names: bool = False,
     follow_links: bool = False,
     labels: Mapping[Path, str] | None = None,
+    max_similar: SimilarLimits | None = None,
 ) -> Plan:
     """What goes where. Call :meth:`Plan.close` when done."""
     collected = collect_files(paths, follow_links=follow_links)
     if not collected.files:
         raise UsageError("no files to upload in the paths given")
     batch = Batch(collected.files)
+    # Hashed even when the checks are skipped: what is sent now is what later
+    # batches are compared with.
+    batch.compare_images(journal, [a.name for a in accounts], max_similar)
     plan = Plan(notes=collected.notes())
     planner = _Planner(plan, batch, journal, labeller(labels or {}), itertools.count(1))
     for account in accounts:
@@ -302,4 +309,7 @@ class _Planner:
         # A ZIP built for this run is named by its vector: the ZIP itself is temporary.
         artwork = Artwork(local, local.stat().st_size, media, self.label(path))
         resume = same and previous is not None and previous.status != Status.UPLOADED
-        jobs[path] = Job(next(self.ids), account, artwork, remote_dir, name, digest, resume)
+        jobs[path] = Job(
+            next(self.ids), account, artwork, remote_dir, name, digest, resume,
+            image_hash=batch.hashes.get(path),
+        )  # fmt: skip

@@ -28,6 +28,7 @@ from stockup.paths import Paths
 from stockup.planning import Plan, plan_upload
 from stockup.ratelimit import RateLimiter
 from stockup.results import Summary
+from stockup.similar import SimilarLimits
 from stockup.store import Store
 from stockup.transports import open_transport
 from stockup.transports.base import DEFAULT_TIMEOUT, Timeouts, Transport, TransportOptions
@@ -56,6 +57,10 @@ class UploadSettings:
     safe_names: bool = False
     follow_links: bool = False
     """Take links to files outside the folders given."""
+    max_similar: SimilarLimits = field(default_factory=SimilarLimits)
+    """More versions of one motif than this, per account or agency, is an
+    error (agencies refuse near-duplicates; Adobe Stock's guidance is
+    three). By default: warnings only."""
 
     def __post_init__(self) -> None:
         if self.connections is not None and not 1 <= self.connections <= MAX_CONNECTIONS:
@@ -69,6 +74,10 @@ class UploadSettings:
         if not 1 <= self.timeout <= MAX_TIMEOUT:
             raise UsageError(
                 f"the timeout must be between 1 and {MAX_TIMEOUT:.0f} seconds", setting="timeout"
+            )
+        if any(n < 1 for n in self.max_similar.numbers()):
+            raise UsageError(
+                "the most versions of one motif must be 1 or more", setting="max_similar"
             )
         if self.limit_rate is not None and self.limit_rate <= 0:
             raise UsageError(
@@ -141,6 +150,7 @@ class UploadSession:
             safe_names=settings.safe_names,
             follow_links=settings.follow_links,
             labels=dict(request.labels),
+            max_similar=settings.max_similar,
         )
 
     @contextlib.contextmanager

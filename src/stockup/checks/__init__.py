@@ -16,6 +16,17 @@ from stockup.catalogue import Agency, get_agency
 from stockup.checks.facts import VECTOR, FileFacts, read_facts
 from stockup.checks.rules import Finding, evaluate, worst
 from stockup.config import Account
+from stockup.journal import Journal, SentImage
+from stockup.similar import (
+    RASTER_FORMATS,
+    SIMILAR_DISTANCE,
+    ImageHash,
+    Match,
+    SimilarLimits,
+    compute_all,
+    groups,
+    within,
+)
 
 PREVIEW_SUFFIXES = (".jpg", ".jpeg", ".JPG", ".JPEG")
 VECTOR_SUFFIXES = tuple(f".{fmt}" for fmt in VECTOR)
@@ -74,6 +85,73 @@ class Batch:
                     self.preview_of[preview] = path
                     self.vector_preview[path] = preview
                     break
+        self.hashes: dict[Path, ImageHash] = {}
+        self.similar: dict[Path, list[Match]] = {}
+        self.motif: dict[Path, list[Path]] = {}
+        """For each image in a group of near-duplicates: the group, by name."""
+        self.limits = SimilarLimits()
+        self.sent: dict[str, list[SentImage]] = {}
+        """Per account: the images it was sent before, to compare with."""
+
+    def compare_images(
+        self,
+        journal: Journal | None,
+        accounts: Sequence[str] = (),
+        limits: SimilarLimits | None = None,
+    ) -> None:
+        """Hash the batch's images (a journal keeps the hashes) and find
+        near-duplicates, within the batch and against what each account has."""
+        images = [
+            p for p, f in self.facts.items()
+            if f.format in RASTER_FORMATS and not f.error and p not in self.preview_of
+        ]  # fmt: skip
+        cached = journal.cached_image_hash if journal else None
+        self.hashes = compute_all(images, cached)
+        if journal is not None:
+            for path, value in self.hashes.items():
+                journal.store_image_hash(path, value)
+            self.sent = {account: journal.sent_images(account) for account in accounts}
+        self.similar = within(self.hashes)
+        self.motif = {path: motif for motif in groups(self.hashes) for path in motif}
+        self.limits = limits or SimilarLimits()
+
+    def _similarity(self, path: Path, target: str, agency: Agency) -> list[Finding]:
+        mine = self.hashes.get(path)
+        if mine is None:
+            return []
+        found = [
+            Finding("warning", f"similar to {m.other} in this batch (distance {m.distance}): "
+                               "agencies refuse near-duplicates; send the best one", "images")
+            for m in self.similar.get(path, [])
+        ]  # fmt: skip
+        for sent in self._sent_similar(target, [path]):
+            distance = mine.distance(sent.hash)
+            found.append(Finding(
+                "warning", f"similar to {Path(sent.file).name}, sent to {target} on "
+                           f"{sent.at} (distance {distance})", "images"))  # fmt: skip
+        limit = self.limits.for_target(target, agency.id)
+        if limit is not None:
+            motif = self.motif.get(path, [path])
+            earlier = sorted({Path(s.file).name for s in self._sent_similar(target, motif)})
+            room = max(0, limit - len(earlier))
+            if path in motif[room:]:
+                kept = [f"{name} (sent before)" for name in earlier] + [
+                    p.name for p in motif[:room]
+                ]
+                found.append(Finding(
+                    "error", f"more versions of one motif than the {limit} allowed for {target} "
+                             f"(with {', '.join(kept)}): agencies refuse near-duplicates",
+                    "images"))  # fmt: skip
+        return found
+
+    def _sent_similar(self, target: str, motif: list[Path]) -> list[SentImage]:
+        """What the account was sent before that shows the motif (not the
+        motif's own files, sent again)."""
+        return [
+            sent for sent in self.sent.get(target, [])
+            if Path(sent.file) not in motif
+            and any(self.hashes[p].distance(sent.hash) <= SIMILAR_DISTANCE for p in motif)
+        ]  # fmt: skip
 
     @property
     def files(self) -> list[Path]:
@@ -92,6 +170,8 @@ class Batch:
             is_preview=path in self.preview_of,
             check_name=not safe_names,
         )
+        if agency is not None and not self.facts[path].error:
+            findings += self._similarity(path, target, agency)
         return Verdict(self.facts[path], agency, target, findings)
 
 
@@ -103,7 +183,15 @@ def rules_agency(account: Account) -> Agency | None:
     return get_agency(account.rules) if account.rules else None
 
 
-def check_files(files: list[Path], targets: Sequence[tuple[str, Agency | None]]) -> list[Verdict]:
-    """A verdict for every file at every target (account name or agency id)."""
+def check_files(
+    files: list[Path],
+    targets: Sequence[tuple[str, Agency | None]],
+    *,
+    journal: Journal | None = None,
+    max_similar: SimilarLimits | None = None,
+) -> list[Verdict]:
+    """A verdict for every file at every target (account name or agency id).
+    With a journal, near-duplicates of what each account was sent are found too."""
     batch = Batch(files)
+    batch.compare_images(journal, [name for name, _ in targets], max_similar)
     return [batch.verdict(path, agency, name) for path in batch.files for name, agency in targets]

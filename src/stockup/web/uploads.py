@@ -21,11 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from stockup.accounting import Event, RunStarted, Snapshot
+from stockup.accounting import Event, Notice, RunStarted, Snapshot
+from stockup.catalogue import Agency
 from stockup.checks import Verdict, check_files, rules_agency
 from stockup.collect import collect_files
 from stockup.config import Account
 from stockup.errors import StockupError, UsageError
+from stockup.journal import Journal
 from stockup.packaging import has_control_characters
 from stockup.passphrase import PassphraseSource
 from stockup.paths import ensure_private_dir
@@ -124,6 +126,7 @@ class Run:
         self.message = ""
         self.security = {a.name: a.security for a in session.accounts}
         self.warnings = session.warnings
+        self.notices: list[str] = []
         self.started_at = time.time()
         self.version = 0
         self.task: asyncio.Task[None] | None = None
@@ -148,6 +151,8 @@ class Run:
     def _heard(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self.state = "running"
+        elif isinstance(event, Notice) and event.message not in self.warnings:
+            self.notices.append(event.message)  # what to do at an agency, what was left out
         self.touch()
 
     def touch(self) -> None:
@@ -181,7 +186,7 @@ class Uploads:
         if not files:
             raise UsageError("no files to upload in what was chosen")
         targets = [(a.name, rules_agency(a)) for a in accounts]
-        verdicts = await asyncio.to_thread(check_files, files, targets)
+        verdicts = await asyncio.to_thread(self._check, files, targets)
         selection = Selection(
             uuid.uuid4().hex[:12], request, files, verdicts, accounts, collected.notes()
         )
@@ -191,7 +196,12 @@ class Uploads:
     async def recheck(self, selection: Selection) -> None:
         """Check the files again (after an edit): facts are read anew, never cached."""
         targets = [(a.name, rules_agency(a)) for a in selection.accounts]
-        selection.verdicts = await asyncio.to_thread(check_files, selection.files, targets)
+        selection.verdicts = await asyncio.to_thread(self._check, selection.files, targets)
+
+    def _check(self, files: list[Path], targets: list[tuple[str, Agency | None]]) -> list[Verdict]:
+        """The checks, near-duplicates of what each account has included."""
+        with contextlib.closing(Journal(self.store.paths.journal_file)) as journal:
+            return check_files(files, targets, journal=journal)
 
     def start(self, request: UploadRequest, passphrase: PassphraseSource) -> Run:
         if any(run.active for run in self.runs.values()):

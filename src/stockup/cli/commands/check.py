@@ -7,6 +7,7 @@ grouped by file; `--all` lists every verdict.
 from __future__ import annotations
 
 import argparse
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from stockup.cli import output
 from stockup.cli.commands._shared import store
 from stockup.collect import collect_files
 from stockup.errors import ExitCode, UsageError
+from stockup.journal import Journal
+from stockup.similar import SimilarLimits
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -25,6 +28,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", metavar="NAME[,NAME...]", help="accounts (default: all)")
     parser.add_argument("--agency", metavar="ID[,ID...]", help="agencies, without accounts")
     parser.add_argument("--all", action="store_true", help="list every verdict, not only problems")
+    parser.add_argument(
+        "--max-similar",
+        metavar="N|ID=N[,...]",
+        help="more than N versions of one motif (per account or agency) is an error "
+        "(default: warnings only)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument(
         "--follow-links", action="store_true", help="take links to files outside the folders"
@@ -51,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
         output.warning(note)
     if not collected.files:
         raise UsageError("no files to check in the paths given")
-    verdicts = check_files(collected.files, targets)
+    limits = SimilarLimits.parse(args.max_similar) if args.max_similar else None
+    with contextlib.closing(Journal(store().paths.journal_file)) as journal:
+        verdicts = check_files(collected.files, targets, journal=journal, max_similar=limits)
     if args.json:
         output.print_json([v.to_json() for v in verdicts])
     else:

@@ -21,6 +21,7 @@ from stockup.planning import Plan
 from stockup.ratelimit import parse_rate
 from stockup.results import OUTCOMES, Summary
 from stockup.session import UploadRequest, UploadSession, UploadSettings
+from stockup.similar import SimilarLimits
 
 DEFAULTS = UploadSettings()
 
@@ -59,6 +60,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "--follow-links", action="store_true", help="take links to files outside the folders"
     )
     upload.add_argument(
+        "--max-similar",
+        metavar="N|ID=N[,...]",
+        help="more than N versions of one motif (per account or agency) is an error "
+        "(default: warnings only)",
+    )
+    upload.add_argument(
         "--verbose",
         action="store_true",
         default=argparse.SUPPRESS,  # keeps a `stockup -v upload` given before the command
@@ -89,6 +96,8 @@ def settings_from(args: argparse.Namespace) -> UploadSettings:
     given = {k: v for k, v in given.items() if v is not None and v is not False}
     if args.limit_rate:
         given["limit_rate"] = parse_rate(args.limit_rate)
+    if args.max_similar:
+        given["max_similar"] = SimilarLimits.parse(args.max_similar)
     return replace(DEFAULTS, **given)
 
 

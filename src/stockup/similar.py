@@ -1,0 +1,191 @@
+"""Near-duplicates: a perceptual hash per image (imagehash's DCT hash),
+computed once from a reduced decode (JPEG draft mode decodes at 1/8 scale)
+and kept in the journal, compared within a batch and with what an account
+already has. A flipped copy counts as similar: each image also has the hash
+of its mirror. Crops and tone changes move a hash only a little.
+
+Agencies judge similarity, not stockup: findings are warnings, unless the
+user sets a maximum number of versions of one motif per account or agency
+(``--max-similar``), counting what the account was sent before."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stockup.errors import UsageError
+
+HASH_PIXELS = 256
+SIMILAR_DISTANCE = 12
+"""Bits (of 64) two hashes may differ by and still show one motif."""
+HASH_THREADS = 2
+RASTER_FORMATS = ("jpeg", "png", "tiff")
+
+
+@dataclass(frozen=True)
+class ImageHash:
+    plain: int
+    mirrored: int
+
+    def distance(self, other: ImageHash) -> int:
+        return min(
+            (self.plain ^ other.plain).bit_count(),
+            (self.plain ^ other.mirrored).bit_count(),
+        )
+
+
+def compute(path: Path) -> ImageHash | None:
+    """The hash of an image, or None if it cannot be decoded. A camera JPEG's
+    embedded EXIF thumbnail is used when it shows the whole picture (the
+    hash works on 32 x 32 pixels anyway); otherwise a reduced decode."""
+    import imagehash  # numpy and scipy: loaded only when images are compared
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            small = _exif_thumbnail(image)
+            if small is None:
+                image.draft("RGB", (HASH_PIXELS, HASH_PIXELS))
+                small = image.convert("RGB")
+                small.thumbnail((HASH_PIXELS, HASH_PIXELS))
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return None
+    plain = int(str(imagehash.phash(small)), 16)
+    mirrored = int(str(imagehash.phash(ImageOps.mirror(small))), 16)
+    return ImageHash(plain, mirrored)
+
+
+def compute_all(
+    paths: Iterable[Path], cached: Callable[[Path], ImageHash | None] | None = None
+) -> dict[Path, ImageHash]:
+    """Hashes of many images, two decodes at a time (Pillow decodes without
+    the GIL), taking what ``cached`` already knows."""
+    found: dict[Path, ImageHash] = {}
+    missing = []
+    for path in paths:
+        known = cached(path) if cached else None
+        if known is not None:
+            found[path] = known
+        else:
+            missing.append(path)
+    with ThreadPoolExecutor(HASH_THREADS) as pool:
+        for path, value in zip(missing, pool.map(compute, missing), strict=True):
+            if value is not None:
+                found[path] = value
+    return found
+
+
+THUMBNAIL_OFFSET, THUMBNAIL_LENGTH = 0x0201, 0x0202
+EXIF_HEADER = b"Exif\x00\x00"
+MIN_THUMBNAIL_SIDE = 100
+ASPECT_TOLERANCE = 0.03
+
+
+def _exif_thumbnail(image: Any) -> Any:
+    """The JPEG's EXIF thumbnail as an image, if it has one that matches the
+    picture's shape (a stale or letterboxed one would mislead)."""
+    from PIL import ExifTags, Image
+
+    raw = image.info.get("exif") if image.format == "JPEG" else None
+    if not raw or not raw.startswith(EXIF_HEADER):
+        return None
+    thumbnail_ifd = image.getexif().get_ifd(ExifTags.IFD.IFD1)
+    offset, length = thumbnail_ifd.get(THUMBNAIL_OFFSET), thumbnail_ifd.get(THUMBNAIL_LENGTH)
+    if not offset or not length:
+        return None
+    data = raw[len(EXIF_HEADER) + offset : len(EXIF_HEADER) + offset + length]
+    try:
+        thumb = Image.open(io.BytesIO(data))
+        thumb.load()
+    except (OSError, ValueError):
+        return None
+    width, height = image.size
+    if min(thumb.size) < MIN_THUMBNAIL_SIDE:
+        return None
+    if abs(thumb.width / thumb.height - width / height) > ASPECT_TOLERANCE * width / height:
+        return None
+    return thumb.convert("RGB")
+
+
+@dataclass(frozen=True)
+class SimilarLimits:
+    """The most versions of one motif a target may get: ``everywhere``, or
+    per account name or agency id (``per_target`` wins). None: warnings only."""
+
+    everywhere: int | None = None
+    per_target: tuple[tuple[str, int], ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> SimilarLimits:
+        """``3``, ``adobestock=3,shutterstock=1``, or both: ``1,adobestock=3``."""
+        everywhere: int | None = None
+        per_target: list[tuple[str, int]] = []
+        for part in (p.strip() for p in text.split(",")):
+            name, _, number = part.rpartition("=")
+            if not number.strip().isdigit() or int(number) < 1 or (part.count("=") and not name):
+                raise UsageError(
+                    f"--max-similar {text!r}: give N or ID=N (N of 1 or more), comma-separated",
+                    setting="max_similar",
+                )
+            if name:
+                per_target.append((name.strip(), int(number)))
+            else:
+                everywhere = int(number)
+        return cls(everywhere, tuple(per_target))
+
+    def for_target(self, target: str, agency_id: str | None) -> int | None:
+        named = dict(self.per_target)
+        return named.get(target, named.get(agency_id or "", self.everywhere))
+
+    def numbers(self) -> list[int]:
+        return [n for n in (self.everywhere, *dict(self.per_target).values()) if n is not None]
+
+
+@dataclass(frozen=True)
+class Match:
+    other: str
+    """The other file's name (or where it went)."""
+    distance: int
+    when: str | None = None
+    """For a file sent before: when it was sent."""
+
+
+def _pairs(hashes: dict[Path, ImageHash]) -> list[tuple[Path, Path, int]]:
+    paths = list(hashes)
+    return [
+        (a, b, distance)
+        for i, a in enumerate(paths)
+        for b in paths[i + 1 :]
+        if (distance := hashes[a].distance(hashes[b])) <= SIMILAR_DISTANCE
+    ]
+
+
+def within(hashes: dict[Path, ImageHash]) -> dict[Path, list[Match]]:
+    """For each image, the others of the batch that show the same motif."""
+    similar: dict[Path, list[Match]] = {}
+    for a, b, distance in _pairs(hashes):
+        similar.setdefault(a, []).append(Match(b.name, distance))
+        similar.setdefault(b, []).append(Match(a.name, distance))
+    return similar
+
+
+def groups(hashes: dict[Path, ImageHash]) -> list[list[Path]]:
+    """Motifs: images linked by similarity, each group sorted by name."""
+    parent = {path: path for path in hashes}
+
+    def root(path: Path) -> Path:
+        while parent[path] != path:
+            parent[path] = parent[parent[path]]
+            path = parent[path]
+        return path
+
+    for a, b, _ in _pairs(hashes):
+        parent[root(b)] = root(a)
+    motifs: dict[Path, list[Path]] = {}
+    for path in hashes:
+        motifs.setdefault(root(path), []).append(path)
+    return [sorted(g, key=lambda p: p.name) for g in motifs.values() if len(g) > 1]
