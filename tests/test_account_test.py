@@ -85,6 +85,17 @@ def test_ftps_shows_tls_and_certificate(
     assert out.strip().endswith("ok")
 
 
+def test_a_listing_cut_once_is_tried_again(cli: Cli, start_server: ServerFactory) -> None:
+    with start_server("pyftpdlib-ftps", proxy=True) as server:
+        cli.ok("init")
+        add_account(cli, server)
+        assert server.proxy is not None
+        server.proxy.cut_next(10, ports=server.data_ports)  # mid-handshake, as TLS flakes do
+        out = cli.ok("account", "test", "srv").stdout
+        assert server.proxy.cuts_done == 1
+    assert out.strip().endswith("ok")
+
+
 def test_failure_messages(cli: Cli, start_server: ServerFactory, certs: Certs) -> None:
     cli.ok("init")
     with start_server("pyftpdlib-ftps", cert=certs.self_signed) as server:

@@ -135,3 +135,28 @@ def test_upload_says_what_to_label_at_the_agency(
     assert "Created using generative AI tools" in result.stderr
     assert "rejected ai.jpg" not in result.stdout  # rejection lines go to stderr
     assert "Shutterstock does not take content made with generative AI" in result.output
+
+
+def test_the_label_keyword_is_added_to_the_copy_sent(
+    cli: Cli, tmp_path: Path, start_server: ServerFactory
+) -> None:
+    art = tmp_path / "art"
+    art.mkdir()
+    made = xmp_marked(art / "ai.jpg", "trainedAlgorithmicMedia")
+    before = made.read_bytes()
+    with start_server("asyncssh-sftp") as server:
+        cli.ok("init")
+        add_account(cli, server, "--rules", "freepik", name="freepik")
+        add_account(cli, server, "--rules", "adobestock", "--remote-dir", "adobe", name="adobe")
+        (server.info.root / "adobe").mkdir()
+        result = cli("upload", str(art), "--to", "freepik,adobe", "--no-progress")
+        labelled = read_facts(server.upload_root / "ai.jpg").metadata.keywords
+        as_is = read_facts(server.info.root / "adobe" / "ai.jpg").metadata.keywords
+        again = cli("upload", str(art), "--to", "freepik", "--no-progress", "--verbose")
+    assert result.returncode == 0, result.output
+    assert labelled == [*(f"k{i}" for i in range(8)), "_ai_generated"]
+    assert "_ai_generated" not in as_is  # Adobe labels AI in its portal, not by keyword
+    assert made.read_bytes() == before  # the contributor's file is not touched
+    assert "freepik: ai.jpg: sent with the keyword _ai_generated" in result.stderr
+    assert "add the keyword _ai_generated" not in result.stderr  # stockup did it
+    assert "already uploaded with the same content" in again.output  # the same copy again

@@ -34,6 +34,7 @@ from stockup.provenance import NEWSCODES
 EXIV2_FORMATS = ("jpeg", "tiff", "png", "eps")
 IPTC_FORMATS = ("jpeg", "tiff")
 EXIFTOOL_FORMATS = ("mp4", "mov")
+EDITABLE_FORMATS = (*EXIV2_FORMATS, *EXIFTOOL_FORMATS)
 IPTC_UTF8 = "\x1b%G"
 """ISO 2022 escape that declares IPTC IIM text UTF-8 (CodedCharacterSet)."""
 EDIT_SUFFIX = ".stockup-edit"
@@ -196,7 +197,7 @@ def _write_safely(change: Change, before: FileFacts) -> None:
     if before.error:
         raise MetadataError(f"{path.name}: {before.error}")
     fmt = before.format or "unknown"
-    if fmt not in (*EXIV2_FORMATS, *EXIFTOOL_FORMATS):
+    if fmt not in EDITABLE_FORMATS:
         raise MetadataError(
             f"{path.name}: stockup cannot write metadata into {fmt.upper()} files; give it to "
             "the agency in its CSV (stockup meta export) or set it in your editor"

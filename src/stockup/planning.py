@@ -18,6 +18,7 @@ from stockup.catalogue import Agency, get_agency
 from stockup.checks import Batch, rules_agency
 from stockup.collect import collect_files
 from stockup.config import Account
+from stockup.editing import EDITABLE_FORMATS, Edit, plan_edit, write
 from stockup.errors import UsageError
 from stockup.journal import Journal, local_time
 from stockup.packaging import NAME_WITH_CONTROLS, build_zip, has_control_characters, safe_name
@@ -203,11 +204,13 @@ class _Planner:
             verdict = batch.verdict(path, rules, account.name, safe_names=safe_names)
             # What the contributor must do at the agency (label AI content) is
             # said during the upload too, not only by `stockup check`.
+            keyword = self.ai_keyword(path, rules)  # added by stockup: not the user's job
             plan.notes.extend(
                 f"{account.name}: {path.name}: {f.message}"
                 for f in verdict.findings
                 if f.group == "ai" and f.level == "warning"
-            )
+                and not (keyword and keyword in f.message)
+            )  # fmt: skip
             return verdict.errors
 
         previews = [p for p in batch.files if p in batch.preview_of]
@@ -253,6 +256,38 @@ class _Planner:
                 jobs[vector].then = jobs.pop(preview)
         plan.jobs.extend(jobs.values())
 
+    def ai_keyword(self, path: Path, rules: Agency | None) -> str | None:
+        """The keyword that labels AI content for the agency (Freepik's
+        ``_ai_generated``), if this AI-marked file lacks it and stockup can
+        add it: not into a C2PA-signed file, whose signature it would break."""
+        policy = rules.ai if rules else None
+        facts = self.batch.facts[path]
+        keyword = policy.keyword if policy else None
+        if not keyword or facts.provenance.ai is None or facts.provenance.c2pa:
+            return None
+        if facts.format not in EDITABLE_FORMATS:
+            return None
+        have = {k.strip().casefold() for k in facts.metadata.keywords}
+        return None if keyword.casefold() in have else keyword
+
+    def _labelled_copy(self, path: Path, keyword: str, account: Account) -> Path:
+        """A copy of the file with the label keyword, sent in its place: the
+        contributor's file stays as it is (other agencies must not get it)."""
+        copy = Path(tempfile.mkdtemp(dir=self.plan.scratch())) / path.name
+        shutil.copy2(path, copy)
+        change = write(plan_edit(copy, Edit(add_keywords=(keyword,))))
+        if change.error:
+            self.plan.notes.append(
+                f"{account.name}: {path.name}: could not add the keyword {keyword} that labels "
+                f"AI content ({change.error}); label it in the agency's panel"
+            )
+            return path
+        self.plan.notes.append(
+            f"{account.name}: {path.name}: sent with the keyword {keyword} that labels AI content "
+            "(your file is unchanged)"
+        )
+        return copy
+
     def _plan_file(
         self,
         account: Account,
@@ -276,6 +311,8 @@ class _Planner:
         local = path
         if agency.vector_packaging == "zip" and path in batch.vector_preview:
             local = build_zip(path, batch.vector_preview[path], plan.scratch())
+        elif keyword := self.ai_keyword(path, rules):
+            local = self._labelled_copy(path, keyword, account)
         name = local.name
         if safe_names:
             name = safe_name(name, rules.rules.filename_pattern if rules else None)

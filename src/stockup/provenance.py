@@ -68,9 +68,16 @@ def source_type_name(value: str) -> str:
 
 
 def read_provenance(
-    path: Path, fmt: str | None, xmp: bytes | None, png_text: dict[str, Any]
+    path: Path,
+    fmt: str | None,
+    xmp: bytes | None,
+    png_text: dict[str, Any],
+    headers: bytes | None = None,
 ) -> Provenance:
-    """``xmp`` is the file's XMP packet, ``png_text`` a PNG's text chunks (as Pillow reads them)."""
+    """``xmp`` is the file's XMP packet, ``png_text`` a PNG's text chunks (as
+    Pillow reads them), ``headers`` the part of the file a C2PA manifest
+    must be in, when the format says where (a JPEG's segments before its
+    image data); otherwise the file's start is looked through."""
     found = Provenance()
     if xmp:
         for match in DIGITAL_SOURCE.finditer(xmp):
@@ -81,16 +88,17 @@ def read_provenance(
     for chunk, tool in SD_CHUNKS.items():
         if chunk in png_text:
             found.markers.append(Marker(f"PNG text chunk {chunk!r}", f"written by {tool}", True))
-    if fmt in ("jpeg", "png", "mp4", "mov", "tiff") and _may_have_c2pa(path):
+    if fmt in ("jpeg", "png", "mp4", "mov", "tiff") and _may_have_c2pa(path, headers):
         _read_c2pa(path, found)
     return found
 
 
-def _may_have_c2pa(path: Path) -> bool:
+def _may_have_c2pa(path: Path, headers: bytes | None) -> bool:
     """A cheap look for a JUMBF box or PNG caBX chunk before asking c2pa."""
-    with path.open("rb") as handle:
-        head = handle.read(C2PA_SCAN_BYTES)
-    return b"jumb" in head or b"caBX" in head or b"c2pa" in head
+    if headers is None:
+        with path.open("rb") as handle:
+            headers = handle.read(C2PA_SCAN_BYTES)
+    return b"jumb" in headers or b"caBX" in headers or b"c2pa" in headers
 
 
 def _read_c2pa(path: Path, found: Provenance) -> None:

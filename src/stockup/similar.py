@@ -20,6 +20,8 @@ from typing import Any
 from stockup.errors import UsageError
 
 HASH_PIXELS = 256
+PHASH_INPUT = 32
+"""imagehash's phash: an 8 x 8 hash from the DCT of a 32 x 32 grey image."""
 SIMILAR_DISTANCE = 12
 """Bits (of 64) two hashes may differ by and still show one motif."""
 HASH_THREADS = 2
@@ -54,8 +56,11 @@ def compute(path: Path) -> ImageHash | None:
                 small.thumbnail((HASH_PIXELS, HASH_PIXELS))
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
         return None
-    plain = int(str(imagehash.phash(small)), 16)
-    mirrored = int(str(imagehash.phash(ImageOps.mirror(small))), 16)
+    # Reduced once to the grey 32 x 32 that phash works on (it leaves an image
+    # of that size as it is), then mirrored: half the resampling.
+    grey = small.convert("L").resize((PHASH_INPUT, PHASH_INPUT), Image.Resampling.LANCZOS)
+    plain = int(str(imagehash.phash(grey)), 16)
+    mirrored = int(str(imagehash.phash(ImageOps.mirror(grey))), 16)
     return ImageHash(plain, mirrored)
 
 

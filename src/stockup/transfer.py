@@ -122,6 +122,18 @@ async def check_account(
         trust_unknown_host_key=trust_unknown_host_key,
         trust_fingerprint=trust_fingerprint,
     )
+    try:
+        return await _check_once(account, credentials, options)
+    except ConnectionLost:
+        # A connection lost mid-way (an FTPS data channel closed during its
+        # handshake) says nothing about the account: tried once more on a new
+        # connection, as uploads are. Refusals and timeouts are not.
+        return await _check_once(account, credentials, options)
+
+
+async def _check_once(
+    account: Account, credentials: Credentials, options: TransportOptions
+) -> AccountCheck:
     transport = open_transport(account.server, credentials, options)
     try:
         info = await transport.connect()

@@ -22,7 +22,7 @@ NEWSCODES = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 
 
 def xmp_marked(path: Path, source_type: str | None = None, ai_system: str | None = None) -> Path:
-    Image.new("RGB", (2400, 1800), "teal").save(path, quality=90)
+    Image.new("RGB", (3000, 2000), "teal").save(path, quality=90)
     args = [need_exiftool(), "-q", "-overwrite_original", "-XMP-dc:Title=A marked image"]
     args += [f"-XMP-dc:Subject=k{i}" for i in range(8)]
     if source_type:

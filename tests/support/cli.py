@@ -25,6 +25,15 @@ class Result:
         return self.stdout + self.stderr
 
 
+MEASURE_PEAK_RSS = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+open(sys.argv[1], "w").write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 @dataclass
 class Cli:
     home: Path
@@ -61,12 +70,21 @@ class Cli:
         self.history.append(result)
         return result
 
-    def spawn(self, *args: str, **popen: Any) -> subprocess.Popen[Any]:
-        """The CLI running in the background, for tests that signal or time it."""
+    def spawn(
+        self, *args: str, peak_rss_to: Path | None = None, **popen: Any
+    ) -> subprocess.Popen[Any]:
+        """The CLI running in the background, for tests that signal or time it.
+        ``peak_rss_to``: a file that gets the CLI's peak memory (KiB) when it ends."""
         popen.setdefault("stdout", subprocess.DEVNULL)
         popen.setdefault("stderr", subprocess.DEVNULL)
         env = {**self.base_env(), **popen.pop("env", {})}
-        return subprocess.Popen([sys.executable, "-m", "stockup", *args], env=env, **popen)
+        command = [sys.executable, "-m", "stockup", *args]
+        if peak_rss_to is not None:
+            # The kernel counts a child's peak from before its exec, when it
+            # was a copy of this (large) pytest process: a small parent
+            # measures it instead.
+            command = [sys.executable, "-c", MEASURE_PEAK_RSS, str(peak_rss_to), *command]
+        return subprocess.Popen(command, env=env, **popen)
 
     def ok(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
         result = self(*args, input=input, env=env)

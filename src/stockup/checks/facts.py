@@ -17,7 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stockup.checks.metadata import Metadata, parse_xmp, raw_xmp, read_iptc
+from stockup.checks.metadata import Metadata, parse_xmp, raw_xmp, read_iptc, xmp_packet
 from stockup.checks.video import BoxError, read_video
 from stockup.provenance import Provenance, read_provenance
 
@@ -25,6 +25,8 @@ HEADER_BYTES = 4096
 SVG_HEAD_BYTES = 65536
 SVG_TAG_CHARS = 8192
 JPEG_TAIL = 64
+JPEG_HEADER_LIMIT = 16 * 1024 * 1024
+"""Metadata segments read at most: a hostile file cannot make us read more."""
 RASTER = ("jpeg", "png", "tiff", "psd")
 VECTOR = ("eps", "ai", "svg")
 VIDEO = ("mov", "mp4")
@@ -199,11 +201,33 @@ def _image_facts(facts: FileFacts) -> None:
         # PNG keeps XMP in an iTXt chunk that may be compressed: Pillow inflates it.
         png_text = {str(k): v for k, v in image.info.items()} if facts.format == "png" else {}
     png_xmp = png_text.get("XML:com.adobe.xmp")
-    packet = png_xmp.encode("utf-8") if isinstance(png_xmp, str) else raw_xmp(facts.path)
+    # A JPEG's metadata (XMP in APP1, a C2PA manifest in APP11) is all before
+    # its image data: read those segments, not megabytes of pixels.
+    headers = jpeg_header_segments(facts.path) if facts.format == "jpeg" else None
+    if isinstance(png_xmp, str):
+        packet: bytes | None = png_xmp.encode("utf-8")
+    else:
+        packet = raw_xmp(facts.path) if headers is None else xmp_packet(headers)
     xmp = parse_xmp(packet) if packet else Metadata()
-    facts.provenance = read_provenance(facts.path, facts.format, packet, png_text)
+    facts.provenance = read_provenance(facts.path, facts.format, packet, png_text, headers)
     facts.sources = {"XMP": xmp, "IPTC": iptc} if facts.format in ("jpeg", "tiff") else {"XMP": xmp}
     facts.metadata = xmp.merged_with(iptc)
+
+
+def jpeg_header_segments(path: Path) -> bytes:
+    """A JPEG's segments before its first scan (markers, tables, metadata):
+    what ExifTool reads too. Stops at anything malformed."""
+    kept = bytearray()
+    with path.open("rb") as handle:
+        kept += handle.read(2)
+        while len(kept) < JPEG_HEADER_LIMIT:
+            marker = handle.read(4)
+            if len(marker) < 4 or marker[0] != 0xFF or marker[1] == 0xDA:
+                break
+            length = int.from_bytes(marker[2:4], "big")
+            segment = handle.read(max(0, length - 2))
+            kept += marker + segment
+    return bytes(kept)
 
 
 def _jpeg_complete(path: Path) -> bool:

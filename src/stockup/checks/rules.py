@@ -204,7 +204,8 @@ def _ai_rules(facts: FileFacts, agency: Agency, out: _Findings) -> None:
         keywords = {k.casefold() for k in facts.metadata.keywords}
         if policy.keyword and policy.keyword.casefold() not in keywords:
             out.warn("ai", f"add the keyword {policy.keyword} that labels AI content for "
-                           f"{agency.name} (stockup meta set FILE --add-keywords "
+                           f"{agency.name} (stockup upload adds it to the copy it sends there; "
+                           f"to the file: stockup meta set FILE --add-keywords "
                            f"{policy.keyword})")  # fmt: skip
         out.warn("ai", f"made with generative AI ({marker}): {agency.name} takes it only "
                        f"labelled: {policy.how}")  # fmt: skip
