@@ -17,6 +17,7 @@ from tests.support.accounts import add_account
 from tests.support.ai_files import c2pa_signed, stable_diffusion_png, xmp_marked
 from tests.support.artworks import need_exiftool
 from tests.support.cli import Cli
+from tests.support.clips import ffmpeg_clip
 
 
 def findings(path: Path, agency: str) -> list[str]:
@@ -107,6 +108,17 @@ def test_meta_set_records_the_source_type_as_iptc_recommends(cli: Cli, tmp_path:
     assert checked[0]["level"] == "error"
     wrong = cli("meta", "set", str(shot), "--ai-tool", "X")
     assert wrong.returncode == 2 and "--ai-tool goes with --ai-generated" in wrong.stderr
+
+
+def test_a_clip_gets_the_iptc_2025_fields_even_from_an_older_exiftool(
+    cli: Cli, tmp_path: Path
+) -> None:
+    clip = ffmpeg_clip(tmp_path / "made.mp4", seconds=5)
+    cli.ok("meta", "set", str(clip), "--ai-generated", "--ai-tool", "Veo 3")
+    marker = read_facts(clip).provenance
+    assert {(m.value, m.generated) for m in marker.markers} >= {
+        ("trainedAlgorithmicMedia", True), ("AISystemUsed", True)}  # fmt: skip
+    assert b"<Iptc4xmpExt:AISystemUsed>Veo 3<" in clip.read_bytes()
 
 
 def test_a_c2pa_file_is_not_written_without_force(cli: Cli, tmp_path: Path) -> None:

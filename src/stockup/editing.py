@@ -19,6 +19,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -266,6 +267,21 @@ def _write_exiv2(path: Path, meta: Metadata, change: Change, *, iptc: bool) -> N
         raise MetadataError(f"{name}: exiv2 could not write it ({exc}){hint}") from None
 
 
+EXIFTOOL_IPTC_2025 = """
+# The IPTC 2025.1 AI fields, for ExifTool releases older than them (Debian
+# 12 has 12.57): ExifTool's documented way to add tags to a namespace.
+%Image::ExifTool::UserDefined = (
+    'Image::ExifTool::XMP::iptcExt' => {
+        AISystemUsed => { },
+        AISystemVersionUsed => { },
+        AIPromptInformation => { },
+        AIPromptWriterName => { },
+    },
+);
+1;
+"""
+
+
 def _write_exiftool(path: Path, meta: Metadata, change: Change) -> None:
     exiftool = shutil.which("exiftool")
     if exiftool is None:
@@ -281,7 +297,13 @@ def _write_exiftool(path: Path, meta: Metadata, change: Change) -> None:
         args.append(f"-XMP-iptcExt:DigitalSourceType={NEWSCODES}{change.source_type}")
     if change.ai_tool:
         args.append(f"-XMP-iptcExt:AISystemUsed={change.ai_tool}")
-    done = subprocess.run([*args, str(path)], capture_output=True, text=True, check=False)
+    with tempfile.NamedTemporaryFile("w", suffix=".config") as config:
+        config.write(EXIFTOOL_IPTC_2025)
+        config.flush()
+        done = subprocess.run(
+            [exiftool, "-config", config.name, *args[1:], str(path)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
     if done.returncode != 0:
         raise MetadataError(f"ExifTool could not write the clip: {done.stderr.strip()[:200]}")
 
@@ -300,6 +322,8 @@ def _verify(before: FileFacts, written: Path, meta: Metadata, change: Change) ->
     recorded = {m.value for m in after.provenance.markers}
     if change.source_type and change.source_type not in recorded:
         raise MetadataError(f"{name}: the source type did not read back; nothing was changed")
+    if change.ai_tool and "AISystemUsed" not in recorded:
+        raise MetadataError(f"{name}: the AI system did not read back; nothing was changed")
     same = (before.format, before.width, before.height, before.mode, before.icc_profile,
             before.duration, before.illustrator_version)  # fmt: skip
     now = (after.format, after.width, after.height, after.mode, after.icc_profile,
