@@ -142,8 +142,9 @@ def test_write_in_place_without_rename(server: Running, tmp_path: Path) -> None:
 
 def test_wrong_password_is_final(server: Running) -> None:
     async def go() -> None:
+        # PAM delays a failed login by about 2 s on sshd: room for a busy machine.
         transport = server.transport(
-            "not-the-password", timeouts=Timeouts(connect=5, reply=10, stall=10)
+            "not-the-password", timeouts=Timeouts(connect=20, reply=20, stall=10)
         )
         try:
             await transport.connect()
