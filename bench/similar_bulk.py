@@ -84,7 +84,7 @@ def measure(folder: Path, files: int, thumbnail: bool) -> None:
     kind = "with an EXIF thumbnail" if thumbnail else "without a thumbnail (reduced decode)"
     print(f"{files} photos of 24 MP ({first.stat().st_size / 1e6:.1f} MB each), {kind}:")
     print(f"  reading their facts and decoding a thumbnail: {reference:.1f} s")
-    print(f"  perceptual hashes, 2 threads: {hashing:.1f} s ({files / hashing:.0f} photos/s)")
+    print(f"  perceptual hashes: {hashing:.1f} s ({files / hashing:.0f} photos/s)")
     print(f"  ratio hashing / (facts + thumbnail): {hashing / reference:.2f}")
 
 

@@ -76,7 +76,7 @@ def test_more_versions_than_allowed_is_an_error(cli: Cli, tmp_path: Path) -> Non
     assert levels["brighter.jpg"] == levels["cropped.jpg"] == "warning"
     assert levels["flipped.jpg"] == levels["original.jpg"] == "error"
     assert levels["unrelated.jpg"] == "warning"  # no keywords: not a near-duplicate
-    for wrong in ("0", "x", "=3", "adobestock=", "adobestock=0"):
+    for wrong in ("0", "x", "=3", "adobestock=", "adobestock=0", "a=1=2", "adobstock=3"):
         refused = cli("check", str(tmp_path / "batch"), "--agency", "adobestock",
                       "--max-similar", wrong)  # fmt: skip
         assert refused.returncode == 2 and "--max-similar" in refused.stderr, wrong

@@ -160,7 +160,7 @@ def plan_upload(
     batch = Batch(collected.files)
     # Hashed even when the checks are skipped: what is sent now is what later
     # batches are compared with.
-    batch.compare_images(journal, [a.name for a in accounts], max_similar)
+    batch.compare_images(journal, [(a.name, rules_agency(a)) for a in accounts], max_similar)
     plan = Plan(notes=collected.notes())
     planner = _Planner(plan, batch, journal, labeller(labels or {}), itertools.count(1))
     for account in accounts:

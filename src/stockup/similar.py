@@ -40,10 +40,11 @@ class ImageHash:
         )
 
 
-def compute(path: Path) -> ImageHash | None:
+def compute(path: Path, *, decode: bool = True) -> ImageHash | None:
     """The hash of an image, or None if it cannot be decoded. A camera JPEG's
     embedded EXIF thumbnail is used when it shows the whole picture (the
-    hash works on 32 x 32 pixels anyway); otherwise a reduced decode."""
+    hash works on 32 x 32 pixels anyway); otherwise a reduced decode, unless
+    ``decode`` is False (then None)."""
     import imagehash  # numpy and scipy: loaded only when images are compared
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -51,6 +52,8 @@ def compute(path: Path) -> ImageHash | None:
         with Image.open(path) as image:
             small = _exif_thumbnail(image)
             if small is None:
+                if not decode:
+                    return None
                 image.draft("RGB", (HASH_PIXELS, HASH_PIXELS))
                 small = image.convert("RGB")
                 small.thumbnail((HASH_PIXELS, HASH_PIXELS))
@@ -67,18 +70,20 @@ def compute(path: Path) -> ImageHash | None:
 def compute_all(
     paths: Iterable[Path], cached: Callable[[Path], ImageHash | None] | None = None
 ) -> dict[Path, ImageHash]:
-    """Hashes of many images, two decodes at a time (Pillow decodes without
-    the GIL), taking what ``cached`` already knows."""
+    """Hashes of many images, taking what ``cached`` already knows. Files
+    with an EXIF thumbnail go first, one after the other (under a
+    millisecond each: threads would only fight over the GIL); the others
+    need a decode and go two at a time (Pillow decodes without the GIL)."""
     found: dict[Path, ImageHash] = {}
-    missing = []
+    to_decode = []
     for path in paths:
-        known = cached(path) if cached else None
+        known = (cached(path) if cached else None) or compute(path, decode=False)
         if known is not None:
             found[path] = known
         else:
-            missing.append(path)
+            to_decode.append(path)
     with ThreadPoolExecutor(HASH_THREADS) as pool:
-        for path, value in zip(missing, pool.map(compute, missing), strict=True):
+        for path, value in zip(to_decode, pool.map(compute, to_decode), strict=True):
             if value is not None:
                 found[path] = value
     return found
@@ -131,7 +136,8 @@ class SimilarLimits:
         per_target: list[tuple[str, int]] = []
         for part in (p.strip() for p in text.split(",")):
             name, _, number = part.rpartition("=")
-            if not number.strip().isdigit() or int(number) < 1 or (part.count("=") and not name):
+            malformed = part.count("=") > 1 or (part.count("=") == 1 and not name.strip())
+            if malformed or not number.strip().isdigit() or int(number) < 1:
                 raise UsageError(
                     f"--max-similar {text!r}: give N or ID=N (N of 1 or more), comma-separated",
                     setting="max_similar",

@@ -16,6 +16,7 @@ from stockup.catalogue import Agency, get_agency
 from stockup.checks.facts import VECTOR, FileFacts, read_facts
 from stockup.checks.rules import Finding, evaluate, worst
 from stockup.config import Account
+from stockup.errors import UsageError
 from stockup.journal import Journal, SentImage
 from stockup.similar import (
     RASTER_FORMATS,
@@ -96,11 +97,19 @@ class Batch:
     def compare_images(
         self,
         journal: Journal | None,
-        accounts: Sequence[str] = (),
+        targets: Sequence[tuple[str, Agency | None]] = (),
         limits: SimilarLimits | None = None,
     ) -> None:
         """Hash the batch's images (a journal keeps the hashes) and find
         near-duplicates, within the batch and against what each account has."""
+        limits = limits or SimilarLimits()
+        known = {name for name, _ in targets} | {a.id for _, a in targets if a is not None}
+        if unknown := sorted(set(dict(limits.per_target)) - known):
+            raise UsageError(
+                f"--max-similar names {', '.join(unknown)}: no account or agency of this run",
+                setting="max_similar",
+            )
+        accounts = [name for name, _ in targets]
         images = [
             p for p, f in self.facts.items()
             if f.format in RASTER_FORMATS and not f.error and p not in self.preview_of
@@ -113,7 +122,7 @@ class Batch:
             self.sent = {account: journal.sent_images(account) for account in accounts}
         self.similar = within(self.hashes)
         self.motif = {path: motif for motif in groups(self.hashes) for path in motif}
-        self.limits = limits or SimilarLimits()
+        self.limits = limits
 
     def _similarity(self, path: Path, target: str, agency: Agency) -> list[Finding]:
         mine = self.hashes.get(path)
@@ -193,5 +202,5 @@ def check_files(
     """A verdict for every file at every target (account name or agency id).
     With a journal, near-duplicates of what each account was sent are found too."""
     batch = Batch(files)
-    batch.compare_images(journal, [name for name, _ in targets], max_similar)
+    batch.compare_images(journal, targets, max_similar)
     return [batch.verdict(path, agency, name) for path in batch.files for name, agency in targets]
