@@ -226,3 +226,27 @@ def test_the_run_page_says_what_to_label_at_the_agency(
         wait_for(lambda: "Finished:" in ui.get(run).body, "the run to end")
         page = ui.get(run).body
     assert "To do at the agencies" in page and "Created using generative AI tools" in page
+
+
+def test_the_form_s_limit_on_versions_of_a_motif_is_checked(
+    cli: Cli, start_server: ServerFactory, tmp_path: Path
+) -> None:
+    from PIL import Image, ImageDraw, ImageOps
+
+    (tmp_path / "art").mkdir()
+    picture = Image.linear_gradient("L").resize((3000, 2000)).convert("RGB")
+    ImageDraw.Draw(picture).ellipse((1800, 300, 2400, 800), fill=(250, 200, 60))
+    picture.save(tmp_path / "art" / "a.jpg", quality=90)
+    ImageOps.mirror(picture).save(tmp_path / "art" / "b.jpg", quality=90)
+    with start_server("asyncssh-sftp") as sftp, running_ui(cli) as ui:
+        create_vault_and_account(ui, sftp, name="adobe", rules="adobestock")
+        chosen = ui.post("/upload", {"local_paths": str(tmp_path / "art"), "account": "adobe",
+                                     "max_similar": "adobe=1"})  # fmt: skip
+        assert chosen.status == 303, chosen.body
+        checks = ui.get(chosen.headers["location"]).body
+        wrong = ui.post("/upload", {"local_paths": str(tmp_path / "art"), "account": "adobe",
+                                    "max_similar": "none=1"})  # fmt: skip
+    assert "similar to a.jpg in this batch" in checks
+    assert "more versions of one motif than the 1 allowed for adobe" in checks
+    assert wrong.status == 400 and "no account or agency of this run" in wrong.body
+    assert 'value="none=1"' in wrong.body  # what was typed is kept

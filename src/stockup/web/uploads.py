@@ -34,6 +34,7 @@ from stockup.paths import ensure_private_dir
 from stockup.results import FileResult, Summary
 from stockup.secret import redact
 from stockup.session import UploadRequest, UploadSession
+from stockup.similar import SimilarLimits
 from stockup.store import Store
 from stockup.transfer import MAX_NAME_BYTES
 
@@ -186,7 +187,8 @@ class Uploads:
         if not files:
             raise UsageError("no files to upload in what was chosen")
         targets = [(a.name, rules_agency(a)) for a in accounts]
-        verdicts = await asyncio.to_thread(self._check, files, targets)
+        limits = request.settings.max_similar
+        verdicts = await asyncio.to_thread(self._check, files, targets, limits)
         selection = Selection(
             uuid.uuid4().hex[:12], request, files, verdicts, accounts, collected.notes()
         )
@@ -196,12 +198,18 @@ class Uploads:
     async def recheck(self, selection: Selection) -> None:
         """Check the files again (after an edit): facts are read anew, never cached."""
         targets = [(a.name, rules_agency(a)) for a in selection.accounts]
-        selection.verdicts = await asyncio.to_thread(self._check, selection.files, targets)
+        limits = selection.request.settings.max_similar
+        selection.verdicts = await asyncio.to_thread(self._check, selection.files, targets, limits)
 
-    def _check(self, files: list[Path], targets: list[tuple[str, Agency | None]]) -> list[Verdict]:
+    def _check(
+        self,
+        files: list[Path],
+        targets: list[tuple[str, Agency | None]],
+        limits: SimilarLimits,
+    ) -> list[Verdict]:
         """The checks, near-duplicates of what each account has included."""
         with contextlib.closing(Journal(self.store.paths.journal_file)) as journal:
-            return check_files(files, targets, journal=journal)
+            return check_files(files, targets, journal=journal, max_similar=limits)
 
     def start(self, request: UploadRequest, passphrase: PassphraseSource) -> Run:
         if any(run.active for run in self.runs.values()):

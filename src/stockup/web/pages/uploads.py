@@ -17,6 +17,7 @@ from starlette.routing import Route
 from stockup.errors import StockupError, UsageError
 from stockup.ratelimit import parse_rate
 from stockup.session import UploadRequest, UploadSettings
+from stockup.similar import SimilarLimits
 from stockup.web.ui import Ui, checked, field, lookup
 from stockup.web.uploads import PICKED_IN_BROWSER, Run, Selection
 
@@ -33,6 +34,8 @@ def _settings(form: FormData) -> UploadSettings:
     }
     if rate := field(form, "limit_rate"):
         given["limit_rate"] = parse_rate(rate)
+    if limits := field(form, "max_similar"):
+        given["max_similar"] = SimilarLimits.parse(limits)
     for name, what in (("connections", "connections"), ("attempts", "attempts per file")):
         text = field(form, name)
         if text:
@@ -69,7 +72,8 @@ def routes(ui: Ui) -> list[Route]:
         ui.unlocked()
         chosen = [v for v in form.getlist("account") if isinstance(v, str)]
         typed = {
-            k: field(form, k) for k in ("local_paths", "limit_rate", "connections", "attempts")
+            k: field(form, k)
+            for k in ("local_paths", "limit_rate", "connections", "attempts", "max_similar")
         }
         try:
             paths = [
