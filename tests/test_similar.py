@@ -39,6 +39,8 @@ def variants(folder: Path) -> dict[str, Path]:
         ImageOps.mirror(image).save(folder / "flipped.jpg", quality=90)
         image.crop((150, 100, 2850, 1900)).save(folder / "cropped.jpg", quality=90)
         ImageEnhance.Brightness(image).enhance(1.25).save(folder / "brighter.jpg", quality=90)
+        red, green, blue = image.split()  # recoloured: the channels swapped
+        Image.merge("RGB", (blue, red, green)).save(folder / "recoloured.jpg", quality=90)
     unrelated = Image.radial_gradient("L").resize((3000, 2000)).convert("RGB")
     ImageDraw.Draw(unrelated).rectangle((200, 200, 900, 1400), fill=(200, 30, 30))
     unrelated.save(folder / "unrelated.jpg", quality=90)
@@ -59,7 +61,7 @@ def test_flips_crops_and_tone_changes_are_one_motif(cli: Cli, tmp_path: Path) ->
     result = cli("check", str(tmp_path / "batch"), "--agency", "adobestock", "--json")
     report = json.loads(result.stdout)
     found = similar_to(report, "original.jpg")
-    for name in ("flipped.jpg", "cropped.jpg", "brighter.jpg"):
+    for name in ("flipped.jpg", "cropped.jpg", "brighter.jpg", "recoloured.jpg"):
         assert any(f"similar to {name} in this batch" in m for m in found), (name, found)
     assert not similar_to(report, "unrelated.jpg")
     levels = {Path(str(v["file"])).name: v["level"] for v in report}
@@ -72,9 +74,9 @@ def test_more_versions_than_allowed_is_an_error(cli: Cli, tmp_path: Path) -> Non
                  "--json")  # fmt: skip
     levels = {Path(str(v["file"])).name: v["level"] for v in json.loads(result.stdout)}
     assert result.returncode == 1
-    # Sorted by name: brighter, cropped, flipped, original; the first two are kept.
+    # Sorted by name: brighter, cropped, flipped, original, recoloured; two are kept.
     assert levels["brighter.jpg"] == levels["cropped.jpg"] == "warning"
-    assert levels["flipped.jpg"] == levels["original.jpg"] == "error"
+    assert levels["flipped.jpg"] == levels["original.jpg"] == levels["recoloured.jpg"] == "error"
     assert levels["unrelated.jpg"] == "warning"  # no keywords: not a near-duplicate
     for wrong in ("0", "x", "=3", "adobestock=", "adobestock=0", "a=1=2", "adobstock=3"):
         refused = cli("check", str(tmp_path / "batch"), "--agency", "adobestock",
@@ -93,7 +95,8 @@ def test_the_limit_is_per_agency(cli: Cli, tmp_path: Path) -> None:
         for f in v["findings"]
         if "allowed for" in f["message"] and f["level"] == "error"
     }
-    assert over == {("original.jpg", "adobestock")}  # the fourth version; nine for Shutterstock
+    # The fourth and fifth versions; nine are allowed for Shutterstock.
+    assert over == {("original.jpg", "adobestock"), ("recoloured.jpg", "adobestock")}
 
 
 def test_a_motif_already_sent_to_the_account_is_named_with_its_date(
@@ -120,7 +123,7 @@ def test_a_motif_already_sent_to_the_account_is_named_with_its_date(
                    "--json")  # fmt: skip
     outcome = {Path(r["file"]).name: r for r in json.loads(sent.stdout)["results"]}
     assert outcome["brighter.jpg"]["status"] == outcome["unrelated.jpg"]["status"] == "uploaded"
-    for extra in ("cropped.jpg", "flipped.jpg"):  # the account has original.jpg already
+    for extra in ("cropped.jpg", "flipped.jpg", "recoloured.jpg"):  # it has original.jpg
         assert outcome[extra]["status"] == "rejected"
         assert "allowed for adobe" in outcome[extra]["error"]
     with contextlib.closing(Journal(home / "state" / "journal.sqlite3")) as journal:
