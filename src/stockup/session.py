@@ -75,10 +75,6 @@ class UploadSettings:
             raise UsageError(
                 f"the timeout must be between 1 and {MAX_TIMEOUT:.0f} seconds", setting="timeout"
             )
-        if any(n < 1 for n in self.max_similar.numbers()):
-            raise UsageError(
-                "the most versions of one motif must be 1 or more", setting="max_similar"
-            )
         if self.limit_rate is not None and self.limit_rate <= 0:
             raise UsageError(
                 "the rate limit must be more than 0 bytes per second", setting="limit_rate"

@@ -129,6 +129,14 @@ class SimilarLimits:
     everywhere: int | None = None
     per_target: tuple[tuple[str, int], ...] = ()
 
+    def __post_init__(self) -> None:
+        numbers = [self.everywhere, *(n for _, n in self.per_target)]
+        if any(n is not None and n < 1 for n in numbers):
+            raise UsageError(
+                "--max-similar: the most versions of one motif must be 1 or more",
+                setting="max_similar",
+            )
+
     @classmethod
     def parse(cls, text: str) -> SimilarLimits:
         """``3``, ``adobestock=3,shutterstock=1``, or both: ``1,adobestock=3``."""
@@ -137,7 +145,7 @@ class SimilarLimits:
         for part in (p.strip() for p in text.split(",")):
             name, _, number = part.rpartition("=")
             malformed = part.count("=") > 1 or (part.count("=") == 1 and not name.strip())
-            if malformed or not number.strip().isdigit() or int(number) < 1:
+            if malformed or not number.strip().isdigit():
                 raise UsageError(
                     f"--max-similar {text!r}: give N or ID=N (N of 1 or more), comma-separated",
                     setting="max_similar",
@@ -152,40 +160,21 @@ class SimilarLimits:
         named = dict(self.per_target)
         return named.get(target, named.get(agency_id or "", self.everywhere))
 
-    def numbers(self) -> list[int]:
-        return [n for n in (self.everywhere, *dict(self.per_target).values()) if n is not None]
-
 
 @dataclass(frozen=True)
 class Match:
     other: str
-    """The other file's name (or where it went)."""
+    """The other file's name."""
     distance: int
-    when: str | None = None
-    """For a file sent before: when it was sent."""
 
 
-def _pairs(hashes: dict[Path, ImageHash]) -> list[tuple[Path, Path, int]]:
-    paths = list(hashes)
-    return [
-        (a, b, distance)
-        for i, a in enumerate(paths)
-        for b in paths[i + 1 :]
-        if (distance := hashes[a].distance(hashes[b])) <= SIMILAR_DISTANCE
-    ]
-
-
-def within(hashes: dict[Path, ImageHash]) -> dict[Path, list[Match]]:
-    """For each image, the others of the batch that show the same motif."""
+def near_duplicates(
+    hashes: dict[Path, ImageHash],
+) -> tuple[dict[Path, list[Match]], list[list[Path]]]:
+    """For each image, the others of the batch that show the same motif; and
+    the motifs: images linked by similarity, each group sorted by name. Every
+    pair is compared once (it is the quadratic part)."""
     similar: dict[Path, list[Match]] = {}
-    for a, b, distance in _pairs(hashes):
-        similar.setdefault(a, []).append(Match(b.name, distance))
-        similar.setdefault(b, []).append(Match(a.name, distance))
-    return similar
-
-
-def groups(hashes: dict[Path, ImageHash]) -> list[list[Path]]:
-    """Motifs: images linked by similarity, each group sorted by name."""
     parent = {path: path for path in hashes}
 
     def root(path: Path) -> Path:
@@ -194,9 +183,15 @@ def groups(hashes: dict[Path, ImageHash]) -> list[list[Path]]:
             path = parent[path]
         return path
 
-    for a, b, _ in _pairs(hashes):
-        parent[root(b)] = root(a)
+    paths = list(hashes)
+    for i, a in enumerate(paths):
+        for b in paths[i + 1 :]:
+            distance = hashes[a].distance(hashes[b])
+            if distance <= SIMILAR_DISTANCE:
+                similar.setdefault(a, []).append(Match(b.name, distance))
+                similar.setdefault(b, []).append(Match(a.name, distance))
+                parent[root(b)] = root(a)
     motifs: dict[Path, list[Path]] = {}
     for path in hashes:
         motifs.setdefault(root(path), []).append(path)
-    return [sorted(g, key=lambda p: p.name) for g in motifs.values() if len(g) > 1]
+    return similar, [sorted(g, key=lambda p: p.name) for g in motifs.values() if len(g) > 1]

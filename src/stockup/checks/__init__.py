@@ -25,8 +25,7 @@ from stockup.similar import (
     Match,
     SimilarLimits,
     compute_all,
-    groups,
-    within,
+    near_duplicates,
 )
 
 PREVIEW_SUFFIXES = (".jpg", ".jpeg", ".JPG", ".JPEG")
@@ -91,8 +90,9 @@ class Batch:
         self.motif: dict[Path, list[Path]] = {}
         """For each image in a group of near-duplicates: the group, by name."""
         self.limits = SimilarLimits()
-        self.sent: dict[str, list[SentImage]] = {}
-        """Per account: the images it was sent before, to compare with."""
+        self.sent_like: dict[tuple[str, Path], list[SentImage]] = {}
+        """Per account and image: what the account was sent before that looks
+        like it (not the file itself, sent again)."""
 
     def compare_images(
         self,
@@ -102,14 +102,13 @@ class Batch:
     ) -> None:
         """Hash the batch's images (a journal keeps the hashes) and find
         near-duplicates, within the batch and against what each account has."""
-        limits = limits or SimilarLimits()
+        self.limits = limits or SimilarLimits()
         known = {name for name, _ in targets} | {a.id for _, a in targets if a is not None}
-        if unknown := sorted(set(dict(limits.per_target)) - known):
+        if unknown := sorted(set(dict(self.limits.per_target)) - known):
             raise UsageError(
                 f"--max-similar names {', '.join(unknown)}: no account or agency of this run",
                 setting="max_similar",
             )
-        accounts = [name for name, _ in targets]
         images = [
             p for p, f in self.facts.items()
             if f.format in RASTER_FORMATS and not f.error and p not in self.preview_of
@@ -119,10 +118,15 @@ class Batch:
         if journal is not None:
             for path, value in self.hashes.items():
                 journal.store_image_hash(path, value)
-            self.sent = {account: journal.sent_images(account) for account in accounts}
-        self.similar = within(self.hashes)
-        self.motif = {path: motif for motif in groups(self.hashes) for path in motif}
-        self.limits = limits
+            for account, _ in targets:
+                sent = journal.sent_images(account)
+                for path, mine in self.hashes.items():
+                    self.sent_like[account, path] = [
+                        s for s in sent
+                        if Path(s.file) != path and mine.distance(s.hash) <= SIMILAR_DISTANCE
+                    ]  # fmt: skip
+        self.similar, motifs = near_duplicates(self.hashes)
+        self.motif = {path: motif for motif in motifs for path in motif}
 
     def _similarity(self, path: Path, target: str, agency: Agency) -> list[Finding]:
         mine = self.hashes.get(path)
@@ -133,7 +137,7 @@ class Batch:
                                "agencies refuse near-duplicates; send the best one", "images")
             for m in self.similar.get(path, [])
         ]  # fmt: skip
-        for sent in self._sent_similar(target, [path]):
+        for sent in self.sent_like.get((target, path), []):
             distance = mine.distance(sent.hash)
             found.append(Finding(
                 "warning", f"similar to {Path(sent.file).name}, sent to {target} on "
@@ -141,7 +145,10 @@ class Batch:
         limit = self.limits.for_target(target, agency.id)
         if limit is not None:
             motif = self.motif.get(path, [path])
-            earlier = sorted({Path(s.file).name for s in self._sent_similar(target, motif)})
+            earlier = sorted({
+                Path(s.file).name for p in motif for s in self.sent_like.get((target, p), [])
+                if Path(s.file) not in motif
+            })  # fmt: skip
             room = max(0, limit - len(earlier))
             if path in motif[room:]:
                 kept = [f"{name} (sent before)" for name in earlier] + [
@@ -152,15 +159,6 @@ class Batch:
                              f"(with {', '.join(kept)}): agencies refuse near-duplicates",
                     "images"))  # fmt: skip
         return found
-
-    def _sent_similar(self, target: str, motif: list[Path]) -> list[SentImage]:
-        """What the account was sent before that shows the motif (not the
-        motif's own files, sent again)."""
-        return [
-            sent for sent in self.sent.get(target, [])
-            if Path(sent.file) not in motif
-            and any(self.hashes[p].distance(sent.hash) <= SIMILAR_DISTANCE for p in motif)
-        ]  # fmt: skip
 
     @property
     def files(self) -> list[Path]:
