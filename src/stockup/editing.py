@@ -27,7 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from stockup.checks import PREVIEW_SUFFIXES, VECTOR_SUFFIXES
-from stockup.checks.facts import FileFacts, read_facts
+from stockup.checks.facts import (
+    START_OF_SCAN,
+    FileFacts,
+    MalformedJpeg,
+    jpeg_segments,
+    read_facts,
+)
 from stockup.checks.metadata import Metadata
 from stockup.errors import StockupError
 from stockup.provenance import NEWSCODES
@@ -383,18 +389,14 @@ how to convert colours, so it changes the decoded pixels."""
 def jpeg_image_data(path: Path) -> bytes:
     """Everything of a JPEG that decoding reads: the tables and frame
     segments, and the scans to the end of the file."""
-    data = path.read_bytes()
-    kept = [data[:2]]
-    offset = 2
-    while offset + 4 <= len(data):
-        if data[offset] != 0xFF:
-            raise MetadataError(f"{path.name}: not a well-formed JPEG")
-        marker = data[offset + 1]
-        if marker == 0xDA:  # start of scan: the rest is image data
-            kept.append(data[offset:])
-            break
-        length = int.from_bytes(data[offset + 2 : offset + 4], "big")
-        if marker not in METADATA_MARKERS:
-            kept.append(data[offset : offset + 2 + length])
-        offset += 2 + length
+    kept = []
+    with path.open("rb") as handle:
+        try:
+            for marker, segment in jpeg_segments(handle):
+                if marker == START_OF_SCAN:  # the rest is image data
+                    kept.append(segment + handle.read())
+                elif marker not in METADATA_MARKERS:
+                    kept.append(segment)
+        except MalformedJpeg:
+            raise MetadataError(f"{path.name}: not a well-formed JPEG") from None
     return b"".join(kept)

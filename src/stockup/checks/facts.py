@@ -9,13 +9,16 @@ Nothing is decoded beyond headers: an image whose header claims 100000 x
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import shutil
 import subprocess
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from stockup.checks.metadata import Metadata, parse_xmp, raw_xmp, read_iptc, xmp_packet
 from stockup.checks.video import BoxError, read_video
@@ -214,19 +217,38 @@ def _image_facts(facts: FileFacts) -> None:
     facts.metadata = xmp.merged_with(iptc)
 
 
+START_OF_SCAN = 0xDA
+
+
+class MalformedJpeg(ValueError):
+    """Bytes where a JPEG segment should start that are not one."""
+
+
+def jpeg_segments(handle: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """A JPEG's segments before its first scan, each as (marker, its bytes),
+    the start-of-image first; last, the start-of-scan marker's own four
+    bytes, with ``handle`` left at the scan header. Ends early at the end of
+    the file; raises MalformedJpeg where a segment should start and none does."""
+    yield 0xD8, handle.read(2)
+    while len(head := handle.read(4)) == 4:
+        if head[0] != 0xFF:
+            raise MalformedJpeg("not a well-formed JPEG")
+        if head[1] == START_OF_SCAN:
+            yield START_OF_SCAN, head
+            return
+        length = int.from_bytes(head[2:4], "big")
+        yield head[1], head + handle.read(max(0, length - 2))
+
+
 def jpeg_header_segments(path: Path) -> bytes:
     """A JPEG's segments before its first scan (markers, tables, metadata):
     what ExifTool reads too. Stops at anything malformed."""
     kept = bytearray()
-    with path.open("rb") as handle:
-        kept += handle.read(2)
-        while len(kept) < JPEG_HEADER_LIMIT:
-            marker = handle.read(4)
-            if len(marker) < 4 or marker[0] != 0xFF or marker[1] == 0xDA:
+    with path.open("rb") as handle, contextlib.suppress(MalformedJpeg):
+        for marker, segment in jpeg_segments(handle):
+            if marker == START_OF_SCAN or len(kept) >= JPEG_HEADER_LIMIT:
                 break
-            length = int.from_bytes(marker[2:4], "big")
-            segment = handle.read(max(0, length - 2))
-            kept += marker + segment
+            kept += segment
     return bytes(kept)
 
 
