@@ -20,4 +20,10 @@ def cli(home: Path) -> Cli:
     return Cli(home=home, env={"STOCKUP_PASSPHRASE": PASSPHRASE})
 
 
-from tests.servers.fixtures import certs, start_server, system_user  # noqa: E402,F401
+from tests.servers.fixtures import (  # noqa: E402,F401
+    certs,
+    lab_net,
+    proxies,
+    start_server,
+    system_user,
+)

@@ -26,6 +26,9 @@ from stockup.errors import (
     ConnectFailed,
     ConnectionLost,
     PermissionDenied,
+    ProxyAuthFailed,
+    ProxyCannotReach,
+    ProxyRefused,
     QuotaExceeded,
 )
 from stockup.journal import Journal
@@ -140,8 +143,11 @@ def test_a_file_that_keeps_failing_fails_alone(rig: Rig) -> None:
         ("connect", AuthenticationFailed("login failed for user 'u'"), "login failed"),
         ("upload", QuotaExceeded("552 quota exceeded"), "quota exceeded"),
         ("connect", ConnectFailed("connection refused"), "connection refused"),
+        ("connect", ProxyAuthFailed("proxy authentication failed"), "proxy authentication"),
+        ("connect", ProxyRefused("the proxy refused the connection"), "proxy refused"),
+        ("connect", ProxyCannotReach("the proxy could not reach h:21"), "could not reach"),
     ],
-    ids=["login", "quota", "unreachable"],
+    ids=["login", "quota", "unreachable", "proxy-login", "proxy-rules", "proxy-cannot-reach"],
 )
 def test_account_level_errors_stop_that_account_alone(
     rig: Rig, operation: str, error: Exception, reason: str

@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from stockup.demo.samples import make_samples
 from tests.conftest import PASSPHRASE
 from tests.servers.fixtures import Running, ServerFactory
+from tests.servers.lab import Lab, ProxyServer
 from tests.support.cli import Cli
 from tests.support.files import sha
 from tests.support.ui import UiServer, running_ui
@@ -320,3 +321,48 @@ def test_titles_and_keywords_are_fixed_from_the_check_page(
         expect(page.get_by_role("status")).to_contain_text("Keywords changed in 2 file(s)")
     assert read_facts(first).metadata.keywords[-1] == "golden hour"
     assert read_facts(second).metadata.keywords == ["golden hour", "Sand"]
+
+
+def test_an_account_behind_a_proxy_from_the_browser(
+    browser: Browser,
+    ui: UiServer,
+    cli: Cli,
+    start_server: ServerFactory,
+    lab_net: Lab,
+    proxies: dict[str, ProxyServer],
+) -> None:
+    """The account form's proxy fields: the URL goes to config.toml, the
+    proxy's password to the vault, and the test connection goes through it."""
+    proxy = proxies["socks5h-login"]
+    assert proxy.password is not None
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    with start_server("vsftpd-ftps", lab=lab_net) as server:
+        page.goto(ui.url)
+        page.get_by_label("New passphrase").fill(PASSPHRASE)
+        page.get_by_label("Repeat the passphrase").fill(PASSPHRASE)
+        page.get_by_role("button", name="Create vault").click()
+        fill_account_form(page, "behind-proxy", server, server.info.ca_file)
+        page.get_by_label("Host").fill(server.host)
+        page.get_by_label("Remote folder").fill(server.remote_dir)
+        page.get_by_label("Proxy (empty: the global one)").fill(proxy.url)
+        page.get_by_label("Proxy password").fill("wrong")
+        page.get_by_role("button", name="Add account").click()
+        expect(page.get_by_role("status")).to_contain_text("Added account behind-proxy")
+        page.get_by_role("button", name="Test connection of behind-proxy").click()
+        expect(page.locator("main")).to_contain_text("proxy authentication failed")
+        # The right password, through the edit form.
+        page.get_by_role("link", name="Edit behind-proxy").click()
+        expect(page.get_by_label("Proxy (empty: the global one)")).to_have_value(proxy.url)
+        page.get_by_label("Proxy password").fill(proxy.password)
+        page.get_by_role("button", name="Save").click()
+        before = proxy.connections()
+        page.get_by_role("button", name="Test connection of behind-proxy").click()
+        expect(page.locator("#test-result")).to_contain_text(proxy.url)
+        expect(page.locator("#test-result")).to_contain_text("TLS")
+        assert proxy.connections() > before
+        html = page.content()
+    page.close()
+    config = (cli.home / "config.toml").read_text()
+    assert f'proxy = "{proxy.url}"' in config and proxy.password not in config
+    assert proxy.password not in html

@@ -13,6 +13,7 @@ import tomli_w
 
 from stockup.errors import ConfigError, UnknownAccount, UsageError
 from stockup.fsutil import atomic_write
+from stockup.proxy import DIRECT, check_setting
 from stockup.transports import PROTOCOLS
 from stockup.transports.base import Endpoint
 
@@ -40,6 +41,14 @@ def normalise_pin(pin: str) -> str:
     return hex_digits
 
 
+def active_mode_refused(account: str) -> str:
+    return (
+        f"account {account!r} uses active-mode FTP, which cannot work through a proxy: "
+        "the server would have to connect back to this machine; use passive mode or "
+        "connect directly (--proxy direct)"
+    )
+
+
 @dataclass(frozen=True)
 class Account:
     name: str
@@ -61,6 +70,9 @@ class Account:
     """For a custom server: the agency whose rules the checks apply (none: only
     whether each file is a valid artwork)."""
     folders: dict[str, str] = field(default_factory=dict)
+    proxy: str | None = None
+    """A proxy URL (no password: that is in the vault), 'env', 'direct', or
+    None for the global setting (`stockup proxy set`)."""
 
     def __post_init__(self) -> None:
         check_account_name(self.name)
@@ -77,6 +89,13 @@ class Account:
             raise ConfigError(f"account {self.name!r}: connections must be 1-32")
         if self.login not in LOGIN_METHODS:
             raise ConfigError(f"account {self.name!r}: login must be one of {LOGIN_METHODS}")
+        if self.proxy is not None:
+            try:
+                object.__setattr__(self, "proxy", check_setting(self.proxy))
+            except UsageError as exc:
+                raise ConfigError(f"account {self.name!r}: {exc}", setting="proxy") from None
+            if not self.passive and self.proxy != DIRECT:
+                raise ConfigError(active_mode_refused(self.name), setting="proxy")
         if self.protocol == "ftp" and not self.allow_plaintext:
             raise ConfigError(
                 f"account {self.name!r} uses plain FTP, which sends the password in clear, "
@@ -161,6 +180,9 @@ class Account:
 @dataclass
 class Config:
     accounts: dict[str, Account] = field(default_factory=dict)
+    proxy: str | None = None
+    """The proxy of every account that has none of its own: a URL without
+    its password, or 'env'."""
 
     @classmethod
     def load(cls, path: Path) -> Config:
@@ -178,13 +200,23 @@ class Config:
         accounts = data.get("accounts", {})
         if not isinstance(accounts, dict):
             raise ConfigError(f"config {path}: [accounts] must be a table")
-        return cls({name: Account._from_toml(name, value) for name, value in accounts.items()})
+        proxy = data.get("proxy")
+        if proxy is not None:
+            if not isinstance(proxy, str):
+                raise ConfigError(f"config {path}: proxy must be a string")
+            try:
+                proxy = check_setting(proxy)
+            except UsageError as exc:
+                raise ConfigError(f"config {path}: {exc}", setting="proxy") from None
+        return cls(
+            {name: Account._from_toml(name, value) for name, value in accounts.items()}, proxy
+        )
 
     def save(self, path: Path) -> None:
-        document = {
-            "version": CONFIG_VERSION,
-            "accounts": {name: a._to_toml() for name, a in sorted(self.accounts.items())},
-        }
+        document: dict[str, Any] = {"version": CONFIG_VERSION}
+        if self.proxy:
+            document["proxy"] = self.proxy
+        document["accounts"] = {name: a._to_toml() for name, a in sorted(self.accounts.items())}
         atomic_write(path, tomli_w.dumps(document).encode("utf-8"))
 
     def get(self, name: str) -> Account:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stockup.proxy import Proxy
 from stockup.secret import Secret
 
 
@@ -12,6 +13,10 @@ from stockup.secret import Secret
 class Credentials:
     username: str
     password: Secret
+    proxy: Proxy | None = None
+    """How this account's connections leave the machine, with the proxy's
+    own login: resolved with the account's password when the vault opens
+    (None: directly)."""
 
     def __repr__(self) -> str:
-        return f"Credentials(username={self.username!r}, password=***)"
+        return f"Credentials(username={self.username!r}, password=***, proxy={self.proxy!r})"

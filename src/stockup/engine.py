@@ -46,6 +46,7 @@ from stockup.errors import (
     HostKeyUnknown,
     InsecureServer,
     NameNotResolved,
+    ProxyRefused,
     QuotaExceeded,
     TransportError,
 )
@@ -68,6 +69,7 @@ ACCOUNT_ERRORS = (
     HostKeyUnknown,
     InsecureServer,
     NameNotResolved,
+    ProxyRefused,
     QuotaExceeded,
 )
 TransportFactory = Callable[[Account, Credentials], Transport]

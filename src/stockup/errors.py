@@ -26,8 +26,11 @@ prints that line and exits with the error's :attr:`exit_code`.
     │   └── KeychainError         no usable OS keychain
     └── TransportError            talking to a server (exit 4); ``retryable``
         ├── retryable: ConnectFailed, TransferTimeout, ConnectionLost,
-        │              TemporaryServerError
+        │              TemporaryServerError,
+        │              ProxyCannotReach (a ConnectFailed: the proxy's way on)
         └── final:     NameNotResolved, AuthenticationFailed,
+                       ProxyAuthFailed (an AuthenticationFailed: the proxy's),
+                       ProxyRefused (the proxy's rules forbid the server),
                        CertificateError, HostKeyUnknown, HostKeyChanged,
                        InsecureServer,
                        PermissionDenied, QuotaExceeded, ServerError
@@ -181,6 +184,19 @@ class NameNotResolved(TransportError):
 
 class AuthenticationFailed(TransportError):
     pass
+
+
+class ProxyAuthFailed(AuthenticationFailed):
+    """The proxy refused the proxy login (not the agency's)."""
+
+
+class ProxyRefused(TransportError):
+    """The proxy's own rules forbid connecting to the server."""
+
+
+class ProxyCannotReach(ConnectFailed):
+    """The proxy answered but could not reach the server (down, no route,
+    a name the proxy cannot resolve)."""
 
 
 class CertificateError(TransportError):

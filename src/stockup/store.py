@@ -15,19 +15,29 @@ from pathlib import Path
 
 from stockup import keychain
 from stockup.catalogue import get_agency
-from stockup.config import Account, Config, check_account_name, normalise_pin
+from stockup.config import (
+    Account,
+    Config,
+    active_mode_refused,
+    check_account_name,
+    normalise_pin,
+)
 from stockup.credentials import Credentials
 from stockup.errors import (
     AccountExists,
+    ConfigError,
     EndpointNeedsLogin,
     PlaintextRefused,
     UsageError,
     VaultError,
     VaultExists,
+    VaultMissing,
 )
 from stockup.fsutil import exclusive_lock
 from stockup.passphrase import PassphraseSource
 from stockup.paths import Paths, default_paths
+from stockup.proxy import DIRECT, FROM_ENVIRONMENT, Proxy, check_setting, from_environment
+from stockup.secret import Secret
 from stockup.transports import get_protocol
 from stockup.vault import KdfParams, Vault
 
@@ -51,6 +61,7 @@ class AccountOptions:
     key_file: str | None = None
     allow_sha1: bool = False
     rules: str | None = None
+    proxy: str | None = None
 
 
 def build_account(name: str, options: AccountOptions) -> Account:
@@ -89,7 +100,7 @@ def build_account(name: str, options: AccountOptions) -> Account:
         name=name,
         agency=agency.id,
         protocol=protocol,
-        host=(options.host or agency.host).lower(),
+        host=_host(options.host or agency.host),
         port=port,
         remote_dir=options.remote_dir or "",
         connections=options.connections,
@@ -103,6 +114,7 @@ def build_account(name: str, options: AccountOptions) -> Account:
         allow_sha1=options.allow_sha1,
         rules=_rules_for(agency.id, options.rules),
         folders={} if options.remote_dir else dict(agency.folders),
+        proxy=options.proxy or None,
     )
 
 
@@ -129,6 +141,8 @@ class AccountChanges:
     allow_sha1: bool | None = None
     rules: str | None = None
     """"" drops them."""
+    proxy: str | None = None
+    """"" clears it: the global proxy setting again."""
 
 
 def edit_account(account: Account, changes: AccountChanges) -> Account:
@@ -155,7 +169,7 @@ def edit_account(account: Account, changes: AccountChanges) -> Account:
             setting="allow_plaintext",
         )
     if "host" in given:
-        given["host"] = given["host"].lower()
+        given["host"] = _host(given["host"])
     if "remote_dir" in given:
         given["folders"] = {} if given["remote_dir"] else dict(agency.folders)
     if "rules" in given:
@@ -164,10 +178,42 @@ def edit_account(account: Account, changes: AccountChanges) -> Account:
         given["ca_file"] = _ca_file(given["ca_file"])
     if given.get("pin_sha256"):
         given["pin_sha256"] = normalise_pin(given["pin_sha256"])
-    for key, cleared in (("ca_file", ""), ("pin_sha256", ""), ("connections", 0)):
+    for key, cleared in (
+        ("ca_file", ""), ("pin_sha256", ""), ("connections", 0), ("proxy", "")
+    ):  # fmt: skip
         if key in given and given[key] == cleared:
             given[key] = None
     return replace(account, **given)
+
+
+def _host(host: str) -> str:
+    """A host as a transport dials it: lower case, an IPv6 literal without
+    the brackets a URL or `--host [::1]` puts around it."""
+    host = host.strip().lower()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host
+
+
+def proxy_for(config: Config, account: Account) -> Proxy | None:
+    """The proxy an account's connections go through (its own setting, else
+    the global one), without its password; None: directly."""
+    setting = account.proxy if account.proxy is not None else config.proxy
+    if setting is None or setting == DIRECT:
+        return None
+    proxy = from_environment(account.host) if setting == FROM_ENVIRONMENT else Proxy.parse(setting)
+    if proxy is not None and not account.passive:
+        raise ConfigError(active_mode_refused(account.name), setting="proxy")
+    return proxy
+
+
+def _proxy_urls(config: Config) -> set[str]:
+    """The proxies config.toml names that have a login (a vault record each)."""
+    settings = [config.proxy, *(a.proxy for a in config.accounts.values())]
+    return {
+        s for s in settings
+        if s not in (None, DIRECT, FROM_ENVIRONMENT) and Proxy.parse(s).username
+    }  # fmt: skip
 
 
 def _rules_for(agency: str, rules: str | None) -> str | None:
@@ -243,13 +289,17 @@ class Store:
         passphrase: PassphraseSource,
         *,
         replace: bool = False,
+        proxy_password: Secret | None = None,
     ) -> None:
+        """``proxy_password``: the login of the account's own proxy, when its
+        URL names a user."""
         with self._transaction(passphrase) as (vault, config):
             if account.name in config.accounts and not replace:
                 raise AccountExists(
                     f"account {account.name!r} exists; remove it first, or change its password "
                     f"with `stockup account password {account.name}`"
                 )
+            _save_proxy_login(vault, account.proxy, proxy_password)
             vault.put(account.name, account.binding, credentials)
             config.accounts[account.name] = account
 
@@ -267,6 +317,7 @@ class Store:
         changes: AccountChanges,
         passphrase: PassphraseSource,
         credentials: Credentials | None = None,
+        proxy_password: Secret | None = None,
     ) -> Account:
         """Change an account's settings. The password is bound to the server
         (protocol, host, port): when that changes, ``credentials`` must come
@@ -274,6 +325,7 @@ class Store:
         with self._transaction(passphrase) as (vault, config):
             old = config.get(name)
             new = edit_account(old, changes)
+            _save_proxy_login(vault, new.proxy, proxy_password)
             if new.endpoint != old.endpoint and credentials is None:
                 raise EndpointNeedsLogin(
                     f"the server of {name} changes from {old.endpoint} to {new.endpoint}: "
@@ -295,16 +347,25 @@ class Store:
             del config.accounts[name]
             vault.remove(name)
 
+    def set_proxy(
+        self, setting: str | None, passphrase: PassphraseSource, proxy_password: Secret | None
+    ) -> None:
+        """The global proxy: a URL (its password in the vault), 'env', or None."""
+        with self._transaction(passphrase) as (vault, config):
+            config.proxy = None if setting is None else _global(setting)
+            _save_proxy_login(vault, config.proxy, proxy_password)
+
     def credentials(self, name: str, passphrase: PassphraseSource) -> tuple[Account, Credentials]:
-        account = self.config().get(name)
-        return account, self.open_vault(passphrase).get(name, account.binding)
+        config = self.config()
+        account = config.get(name)
+        return account, _login(self.open_vault(passphrase), config, account)
 
     def credentials_for(
         self, accounts: list[Account], passphrase: PassphraseSource
     ) -> dict[str, Credentials]:
         """Every account's login by name, from one opening of the vault."""
-        vault = self.open_vault(passphrase)
-        return {a.name: vault.get(a.name, a.binding) for a in accounts}
+        vault, config = self.open_vault(passphrase), self.config()
+        return {a.name: _login(vault, config, a) for a in accounts}
 
     @contextlib.contextmanager
     def _transaction(self, passphrase: PassphraseSource) -> Iterator[tuple[Vault, Config]]:
@@ -312,5 +373,50 @@ class Store:
             config = self.config()
             vault = self.open_vault(passphrase)
             yield vault, config
+            in_use = {Proxy.parse(url).vault_record for url in _proxy_urls(config)}
+            for record in vault.accounts():
+                if record.startswith("proxy:") and record not in in_use:
+                    vault.remove(record)  # nothing names that proxy any more
             vault.save()
             config.save(self.paths.config_file)
+
+
+def _global(setting: str) -> str:
+    if setting.strip() == DIRECT:
+        raise UsageError("'direct' is an account's setting; clear the global proxy instead")
+    return check_setting(setting)
+
+
+def _save_proxy_login(vault: Vault, setting: str | None, password: Secret | None) -> None:
+    """Keep the password of a proxy whose URL names a user: the one given,
+    or the one the vault has for that URL already."""
+    if setting in (None, DIRECT, FROM_ENVIRONMENT):
+        if password is not None:
+            raise UsageError("a proxy password goes with a proxy URL that names a user")
+        return
+    proxy = Proxy.parse(setting)
+    if proxy.username is None:
+        if password is not None:
+            raise UsageError(
+                "the proxy URL names no user: write it as scheme://user@host:port", setting="proxy"
+            )
+        return
+    if password is not None:
+        vault.put(proxy.vault_record, proxy.url, Credentials(proxy.username, password))
+    elif proxy.vault_record not in vault.accounts():
+        raise UsageError(f"give the password of proxy {proxy.url}", setting="proxy_password")
+
+
+def _login(vault: Vault, config: Config, account: Account) -> Credentials:
+    """The account's login from the vault, with the proxy it goes through."""
+    credentials = vault.get(account.name, account.binding)
+    proxy = proxy_for(config, account)
+    if proxy is not None and proxy.username and proxy.password is None:
+        try:
+            proxy = proxy.with_password(vault.get(proxy.vault_record, proxy.url).password)
+        except VaultMissing:
+            raise VaultMissing(
+                f"the vault holds no password for proxy {proxy.url}; set the proxy again "
+                "with its password"
+            ) from None
+    return replace(credentials, proxy=proxy)

@@ -24,6 +24,7 @@ from stockup.transports.base import Timeouts, Transport, TransportOptions
 from stockup.transports.hostkeys import KnownHosts
 from tests.servers import real
 from tests.servers.faultproxy import FaultProxy
+from tests.servers.lab import LAB_HOST, LAB_HOST6, Lab, ProxyServer, dante, lab, tinyproxy
 
 PROXY_HOST = "127.0.0.2"
 SERVER_KINDS = [
@@ -51,7 +52,9 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
     pki = LocalPKI(tmp_path_factory.mktemp("pki"))
     return Certs(
         pki=pki,
-        good=pki.issue("good", hosts=("localhost", "127.0.0.1", PROXY_HOST)),
+        good=pki.issue(
+            "good", hosts=("localhost", "127.0.0.1", "::1", PROXY_HOST, LAB_HOST, LAB_HOST6)
+        ),
         wrong_host=pki.issue("wrong-host", hosts=("other.example",)),
         self_signed=pki.issue("self-signed", self_signed=True),
         expired=pki.issue("expired", expired=True),
@@ -79,6 +82,15 @@ class Running:
     proxy: FaultProxy | None
     paths: Paths
     remote_dir: str = "upload"
+    lab: Lab | None = None
+    """The server runs in this lab, reachable through its proxies only."""
+
+    @property
+    def host(self) -> str:
+        """The name or address an account gives for this server."""
+        if self.lab is not None:
+            return LAB_HOST6 if ":" in self.info.host else LAB_HOST
+        return PROXY_HOST if self.proxy else self.info.host
 
     @property
     def data_ports(self) -> list[int] | None:
@@ -96,7 +108,7 @@ class Running:
             "name": "test",
             "agency": "custom",
             "protocol": self.info.protocol,
-            "host": PROXY_HOST if self.proxy else self.info.host,
+            "host": self.host,
             "port": self.info.port,
             "remote_dir": self.remote_dir,
             "allow_plaintext": self.info.protocol == "ftp",
@@ -131,7 +143,9 @@ ServerFactory = Callable[..., contextlib.AbstractContextManager[Running]]
 @pytest.fixture
 def start_server(request: pytest.FixtureRequest, tmp_path: Path, certs: Certs) -> ServerFactory:
     """``start_server(kind, proxy=False, cert=certs.good, quota_full=False,
-    trust_host_key=True)``: a context manager yielding a :class:`Running`."""
+    trust_host_key=True, lab=None, ipv6=False)``: a context manager yielding a
+    :class:`Running`. ``lab``: run a real server in that lab (see
+    tests.servers.lab); ``ipv6``: listen on ::1 only."""
 
     counter = itertools.count()
 
@@ -144,6 +158,8 @@ def start_server(request: pytest.FixtureRequest, tmp_path: Path, certs: Certs) -
         quota_full: bool = False,
         trust_host_key: bool = True,
         behaviour: tuple[type[Any], ...] = (),
+        lab: Lab | None = None,
+        ipv6: bool = False,
     ) -> Iterator[Running]:
         cert = cert or certs.good
         serial = next(counter)
@@ -160,6 +176,7 @@ def start_server(request: pytest.FixtureRequest, tmp_path: Path, certs: Certs) -
                         quota_full=quota_full,
                         passive_ports=ports,
                         behaviour=behaviour,
+                        host="::1" if ipv6 else "127.0.0.1",
                     )
                 )
             elif kind == "asyncssh-sftp":
@@ -170,8 +187,12 @@ def start_server(request: pytest.FixtureRequest, tmp_path: Path, certs: Certs) -
                 # two accounts of one test would race on the same partial files.
                 remote_dir = f"upload{serial}"
                 real.clean_home(user, remote_dir)
+                host = "::1" if ipv6 else "127.0.0.1"
+                netns = lab.netns if lab else None
                 if kind == "sshd-sftp":
-                    info = stack.enter_context(real.sshd(tmp_path / f"sshd{serial}", user))
+                    info = stack.enter_context(
+                        real.sshd(tmp_path / f"sshd{serial}", user, host, netns)
+                    )
                 else:
                     tls_kind = kind.removeprefix("vsftpd-")
                     info = stack.enter_context(
@@ -182,6 +203,8 @@ def start_server(request: pytest.FixtureRequest, tmp_path: Path, certs: Certs) -
                             implicit=tls_kind == "ftps-implicit",
                             passive_ports=ports,
                             pasv_address=PROXY_HOST if proxy else None,
+                            host=host,
+                            netns=netns,
                         )
                     )
             if info.protocol != "ftp" and info.protocol != "sftp":
@@ -190,9 +213,35 @@ def start_server(request: pytest.FixtureRequest, tmp_path: Path, certs: Certs) -
             fault = None
             if proxy:
                 fault = stack.enter_context(FaultProxy(PROXY_HOST, info.host, [info.port, *ports]))
-            running = Running(info, fault, paths, remote_dir)
+            running = Running(info, fault, paths, remote_dir, lab)
             if trust_host_key:
                 running.trust_host_key()
             yield running
 
     return start
+
+
+@pytest.fixture(scope="session")
+def lab_net() -> Iterator[Lab]:
+    """A network namespace that only the proxies reach (tests.servers.lab)."""
+    with lab() as net:
+        yield net
+
+
+@pytest.fixture(scope="session")
+def proxies(lab_net: Lab) -> Iterator[dict[str, ProxyServer]]:
+    """Real proxies into the lab: dante (SOCKS5) and tinyproxy (HTTP CONNECT),
+    each open and with a login."""
+    base = Path(tempfile.mkdtemp(prefix="stockup-proxies-"))
+    base.chmod(0o755)
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, base, ignore_errors=True)
+        user = stack.enter_context(real.system_user(base, "stockupproxy"))
+        yield {
+            "socks5h": stack.enter_context(dante(lab_net, base / "dante")),
+            "socks5h-login": stack.enter_context(dante(lab_net, base / "dante-login", user)),
+            "http": stack.enter_context(tinyproxy(lab_net, base / "tiny")),
+            "http-login": stack.enter_context(
+                tinyproxy(lab_net, base / "tiny-login", ("uploader", "Px-" + user.password))
+            ),
+        }

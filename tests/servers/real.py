@@ -70,24 +70,53 @@ def free_port_range(count: int) -> range:
     raise RuntimeError("no free port range")
 
 
-def wait_listening(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+def listening(host: str, port: int, netns: str | None = None) -> bool:
+    """Whether something accepts connections on ``host:port`` (in ``netns``:
+    a network namespace this process is not in, so asked from inside it)."""
+    if netns is not None:
+        probe = f": > /dev/tcp/{host}/{port}"
+        return subprocess.run(
+            ["ip", "netns", "exec", netns, "bash", "-c", probe], capture_output=True, check=False
+        ).returncode == 0  # fmt: skip
+    with contextlib.suppress(OSError), socket.create_connection((host, port), 0.2):
+        return True
+    return False
+
+
+def wait_listening(
+    port: int,
+    proc: subprocess.Popen[bytes],
+    what: str,
+    host: str = "127.0.0.1",
+    netns: str | None = None,
+) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(
                 f"{what} exited with {proc.returncode}: {proc.stderr and proc.stderr.read()!r}"
             )
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        if listening(host, port, netns):
             return
         time.sleep(0.05)
     raise RuntimeError(f"{what} did not listen on {port}")
 
 
 class Daemon:
-    """A server process that can be killed and started again on the same port."""
+    """A server process that can be killed and started again on the same port,
+    in this network namespace or in ``netns``."""
 
-    def __init__(self, argv: list[str], port: int, what: str, sessions: str) -> None:
-        self.argv, self.port, self.what = argv, port, what
+    def __init__(
+        self,
+        argv: list[str],
+        port: int,
+        what: str,
+        sessions: str,
+        host: str = "127.0.0.1",
+        netns: str | None = None,
+    ) -> None:
+        self.argv = ["ip", "netns", "exec", netns, *argv] if netns else argv
+        self.port, self.what, self.host, self.netns = port, what, host, netns
         self.sessions = sessions
         """A pattern of the per-connection processes' command lines (they call setsid)."""
         self.proc = self._start()
@@ -95,7 +124,7 @@ class Daemon:
     def _start(self) -> subprocess.Popen[bytes]:
         # Its own process group: killing the server kills its per-session children too.
         proc = subprocess.Popen(self.argv, stderr=subprocess.PIPE, start_new_session=True)
-        wait_listening(self.port, proc, self.what)
+        wait_listening(self.port, proc, self.what, self.host, self.netns)
         return proc
 
     def restart(self, down_seconds: float) -> None:
@@ -119,22 +148,22 @@ class SystemUser:
 
 
 @contextlib.contextmanager
-def system_user(base: Path) -> Iterator[SystemUser]:
+def system_user(base: Path, name: str = TEST_USER) -> Iterator[SystemUser]:
     """A throwaway login user with a random password; removed afterwards."""
-    home = base / TEST_USER
-    subprocess.run(["userdel", "-r", TEST_USER], capture_output=True, check=False)
+    home = base / name
+    subprocess.run(["userdel", "-r", name], capture_output=True, check=False)
     subprocess.run(
-        ["useradd", "--home-dir", str(home), "--create-home", "--shell", "/bin/bash", TEST_USER],
+        ["useradd", "--home-dir", str(home), "--create-home", "--shell", "/bin/bash", name],
         check=True,
         capture_output=True,
     )
     password = "Pw-" + secrets.token_urlsafe(12)
-    subprocess.run(["chpasswd"], input=f"{TEST_USER}:{password}".encode(), check=True)
+    subprocess.run(["chpasswd"], input=f"{name}:{password}".encode(), check=True)
     try:
-        yield SystemUser(TEST_USER, password, home)
+        yield SystemUser(name, password, home)
     finally:
-        subprocess.run(["pkill", "-u", TEST_USER], capture_output=True, check=False)
-        subprocess.run(["userdel", "-r", TEST_USER], capture_output=True, check=False)
+        subprocess.run(["pkill", "-u", name], capture_output=True, check=False)
+        subprocess.run(["userdel", "-r", name], capture_output=True, check=False)
 
 
 def clean_home(user: SystemUser, folder: str) -> Path:
@@ -156,6 +185,8 @@ def vsftpd(
     passive_ports: range | None = None,
     pasv_address: str | None = None,
     log_protocol: bool = False,
+    host: str = "127.0.0.1",
+    netns: str | None = None,
 ) -> Iterator[ServerInfo]:
     require(VSFTPD, "vsftpd")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -163,10 +194,11 @@ def vsftpd(
     empty.mkdir(exist_ok=True)
     port = free_port()
     ports = passive_ports or free_port_range(20)
+    ipv6 = ":" in host
     lines = [
-        "listen=YES",
-        "listen_ipv6=NO",
-        "listen_address=127.0.0.1",
+        f"listen={'NO' if ipv6 else 'YES'}",
+        f"listen_ipv6={'YES' if ipv6 else 'NO'}",
+        f"listen_address{'6' if ipv6 else ''}={host}",
         f"listen_port={port}",
         "background=NO",
         "anonymous_enable=NO",
@@ -207,11 +239,11 @@ def vsftpd(
         lines += ["log_ftp_protocol=YES", "xferlog_enable=YES", "xferlog_std_format=NO"]
     config = workdir / "vsftpd.conf"
     config.write_text("\n".join(lines) + "\n")
-    daemon = Daemon([VSFTPD, str(config)], port, "vsftpd", sessions=str(config))
+    daemon = Daemon([VSFTPD, str(config)], port, "vsftpd", str(config), host, netns)
     try:
         protocol = ("ftps-implicit" if implicit else "ftps") if cert else "ftp"
         yield ServerInfo(
-            "vsftpd", "127.0.0.1", port, user.home, user=user.name, password=user.password,
+            "vsftpd", host, port, user.home, user=user.name, password=user.password,
             protocol=protocol, restart=daemon.restart,
         )  # fmt: skip
     finally:
@@ -219,7 +251,9 @@ def vsftpd(
 
 
 @contextlib.contextmanager
-def sshd(workdir: Path, user: SystemUser) -> Iterator[ServerInfo]:
+def sshd(
+    workdir: Path, user: SystemUser, host: str = "127.0.0.1", netns: str | None = None
+) -> Iterator[ServerInfo]:
     require(SSHD, "openssh-server")
     import asyncssh
 
@@ -236,7 +270,7 @@ def sshd(workdir: Path, user: SystemUser) -> Iterator[ServerInfo]:
         "\n".join(
             [
                 f"Port {port}",
-                "ListenAddress 127.0.0.1",
+                f"ListenAddress {host}",
                 f"HostKey {key_file}",
                 f"PidFile {workdir / 'sshd.pid'}",
                 "PasswordAuthentication yes",
@@ -252,10 +286,11 @@ def sshd(workdir: Path, user: SystemUser) -> Iterator[ServerInfo]:
         )
         + "\n"
     )
-    daemon = Daemon([SSHD, "-D", "-e", "-f", str(config)], port, "sshd", f"sshd: {user.name}")
+    argv = [SSHD, "-D", "-e", "-f", str(config)]
+    daemon = Daemon(argv, port, "sshd", f"sshd: {user.name}", host, netns)
     try:
         yield ServerInfo(
-            "sshd", "127.0.0.1", port, user.home, user=user.name, password=user.password,
+            "sshd", host, port, user.home, user=user.name, password=user.password,
             protocol="sftp", host_key=asyncssh.read_public_key(str(key_file) + ".pub"),
             restart=daemon.restart,
         )  # fmt: skip

@@ -7,8 +7,15 @@ from tests.support.cli import Cli
 
 
 def add_account(
-    cli: Cli, server: Running, *extra: str, name: str = "srv", password: str | None = None
+    cli: Cli,
+    server: Running,
+    *extra: str,
+    name: str = "srv",
+    password: str | None = None,
+    proxy: str | None = None,
+    proxy_password: str | None = None,
 ) -> None:
+    """``proxy``: the account's proxy URL; ``proxy_password`` goes on stdin's second line."""
     info = server.info
     account = server.account()
     args = [
@@ -20,4 +27,10 @@ def add_account(
         args.append("--allow-plaintext")
     if info.ca_file:
         args += ["--ca-file", str(info.ca_file)]
-    cli.ok(*args, input=(password or info.password) + "\n")
+    stdin = (password or info.password) + "\n"
+    if proxy:
+        args += ["--proxy", proxy]
+    if proxy_password:
+        args.append("--proxy-password-stdin")
+        stdin += proxy_password + "\n"
+    cli.ok(*args, input=stdin)

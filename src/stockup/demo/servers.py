@@ -61,8 +61,10 @@ def pyftpd(
     quota_full: bool = False,
     passive_ports: range | None = None,
     behaviour: tuple[type[Any], ...] = (),
+    host: str = "127.0.0.1",
 ) -> Iterator[ServerInfo]:
-    """``behaviour``: handler mixins that change what the server does (tests)."""
+    """``behaviour``: handler mixins that change what the server does (tests);
+    ``host``: 127.0.0.1, or ::1 for an IPv6-only server."""
     root.mkdir(parents=True, exist_ok=True)
     authorizer = DummyAuthorizer()
     authorizer.add_user(USER, PASSWORD, str(root), perm="elradfmwMT")
@@ -82,7 +84,7 @@ def pyftpd(
     handler = type("TestHandler", bases, attrs)
     # Each server gets its own IOLoop: pyftpdlib's default is a process-wide
     # singleton, and two servers in two threads must not share it.
-    server = FTPServer(("127.0.0.1", 0), handler, ioloop=IOLoop())
+    server = FTPServer((host, 0), handler, ioloop=IOLoop())
     port = server.socket.getsockname()[1]
     running = threading.Event()
     running.set()
@@ -95,7 +97,7 @@ def pyftpd(
     thread = threading.Thread(target=serve, name="pyftpd", daemon=True)
     thread.start()
     try:
-        yield ServerInfo("pyftpdlib", "127.0.0.1", port, root, protocol="ftps" if tls else "ftp")
+        yield ServerInfo("pyftpdlib", host, port, root, protocol="ftps" if tls else "ftp")
     finally:
         running.clear()
         thread.join(10)

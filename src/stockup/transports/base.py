@@ -91,6 +91,9 @@ class ConnectionInfo:
     certificate_sha256: str | None = None
     host_key_fingerprint: str | None = None
     host_key_recorded: bool = False
+    proxy: str | None = None
+    """The proxy the connection went through (URL without password, and
+    which environment variable named it)."""
 
 
 class Transport(abc.ABC):

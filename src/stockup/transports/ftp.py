@@ -32,6 +32,7 @@ from stockup.errors import (
     TransferTimeout,
     TransportError,
 )
+from stockup.proxy import Proxy, dial
 from stockup.transports import tls
 from stockup.transports.base import (
     ConnectionInfo,
@@ -61,6 +62,57 @@ class _FtpTweaks(ftplib.FTP):
     _epsv_refused = False
     reply_seconds: float = 60.0
     """The most one reply, all its lines together, may take."""
+    proxy: Proxy | None = None
+    """Every connection, control and data, goes through this proxy."""
+
+    def connect(
+        self,
+        host: str = "",
+        port: int = 0,
+        timeout: float = -999,
+        source_address: tuple[str, int] | None = None,
+    ) -> str:
+        # ftplib dials with socket.create_connection, out of a proxy's reach:
+        # the same steps as ftplib.FTP.connect, with stockup's dialer.
+        self.host, self.port = host, port
+        if timeout != -999:
+            self.timeout = timeout
+        raw = self._dial(host, port)
+        self.af = raw.family  # ftplib reads this when it opens data connections
+        self.sock = self._secure(raw)
+        self.file = self.sock.makefile("r", encoding=self.encoding)
+        self.welcome = self.getresp()
+        return self.welcome
+
+    def _dial(self, host: str, port: int) -> socket.socket:
+        assert self.timeout is not None  # FtpTransport always sets one
+        return dial(self.proxy, host, port, self.timeout)
+
+    def _secure(self, sock: socket.socket) -> socket.socket:
+        """The control connection before the greeting (implicit FTPS wraps it)."""
+        return sock
+
+    def ntransfercmd(
+        self, cmd: str, rest: int | str | None = None
+    ) -> tuple[socket.socket, int | None]:
+        if not self.passiveserver:
+            return ftplib.FTP.ntransfercmd(self, cmd, rest)
+        # ftplib dials passive data connections itself: the same steps as
+        # ftplib.FTP.ntransfercmd, with stockup's dialer (so through the proxy).
+        host, port = self.makepasv()
+        conn = self._dial(host, port)
+        try:
+            if rest is not None:
+                self.sendcmd(f"REST {rest}")
+            reply = self.sendcmd(cmd)
+            if reply[0] == "2":  # some servers say 200 before 150
+                reply = self.getresp()
+            if reply[0] != "1":
+                raise ftplib.error_reply(reply)
+        except BaseException:
+            conn.close()
+            raise
+        return conn, ftplib.parse150(reply) if reply[:3] == "150" else None
 
     def getmultiline(self) -> str:
         # ftplib gathers a multi-line reply until its last line, however long
@@ -95,16 +147,18 @@ class _FtpTweaks(ftplib.FTP):
         # ftplib sends PASV on IPv4 and EPSV only on IPv6. EPSV first is what
         # RFC 2428 recommends and works through NAT; fall back to PASV once a
         # server refuses it. The address in a PASV reply is ignored in favour
-        # of the control connection's peer (NAT, and FTP bounce protection).
+        # of the control connection's peer (NAT, and FTP bounce protection);
+        # through a proxy, in favour of the server's name, which the proxy
+        # resolves (the peer is the proxy).
         assert self.sock is not None
-        peer = self.sock.getpeername()
+        host = self.host if self.proxy else self.sock.getpeername()[0]
         if not self._epsv_refused:
             try:
-                return ftplib.parse229(self.sendcmd("EPSV"), peer)
+                return host, ftplib.parse229(self.sendcmd("EPSV"), (host, 0))[1]
             except ftplib.error_perm:
                 self._epsv_refused = True
         _, port = ftplib.parse227(self.sendcmd("PASV"))
-        return peer[0], port
+        return host, port
 
 
 class _PlainFTP(_FtpTweaks):
@@ -119,7 +173,7 @@ class _ExplicitFTPS(_FtpTweaks, ftplib.FTP_TLS):
         # vsftpd (require_ssl_reuse=YES, its default) and ProFTPD refuse that
         # with "522 SSL connection failed: session reuse required" (CPython
         # gh-63699, open since 2013): resume the control connection's session.
-        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        conn, size = _FtpTweaks.ntransfercmd(self, cmd, rest)
         if getattr(self, "_prot_p", False):
             assert isinstance(self.sock, ssl.SSLSocket)
             conn = self.context.wrap_socket(
@@ -129,24 +183,10 @@ class _ExplicitFTPS(_FtpTweaks, ftplib.FTP_TLS):
 
 
 class _ImplicitFTPS(_ExplicitFTPS):
-    def connect(
-        self,
-        host: str = "",
-        port: int = 0,
-        timeout: float = -999,
-        source_address: tuple[str, int] | None = None,
-    ) -> str:
+    def _secure(self, sock: socket.socket) -> socket.socket:
         # ftplib knows only explicit FTPS (AUTH TLS); implicit FTPS speaks TLS
         # from the first byte, so wrap the socket before reading the greeting.
-        self.host, self.port = host, port
-        if timeout != -999:
-            self.timeout = timeout
-        raw = socket.create_connection((host, port), self.timeout)
-        self.af = raw.family  # ftplib reads this when it opens data connections
-        self.sock = self.context.wrap_socket(raw, server_hostname=host)
-        self.file = self.sock.makefile("r", encoding=self.encoding)
-        self.welcome = self.getresp()
-        return self.welcome
+        return self.context.wrap_socket(sock, server_hostname=self.host)
 
 
 def _control(client: ftplib.FTP) -> socket.socket:
@@ -292,7 +332,10 @@ class FtpTransport(Transport):
             cls = _ImplicitFTPS if endpoint.protocol == "ftps-implicit" else _ExplicitFTPS
             client = cls(context=tls.client_context(endpoint), timeout=timeouts.connect)
         client.reply_seconds = timeouts.reply
+        client.proxy = self.credentials.proxy
         info = ConnectionInfo(endpoint.protocol, endpoint.host, endpoint.port)
+        if client.proxy is not None:
+            info.proxy = client.proxy.describe()
         try:
             client.connect(endpoint.host, endpoint.port, timeout=timeouts.connect)
             _control(client).settimeout(timeouts.reply)
@@ -341,12 +384,16 @@ class FtpTransport(Transport):
         """The rejected certificate, fetched again unverified for the error message."""
         try:
             if self.endpoint.protocol == "ftps-implicit":
-                sock = socket.create_connection(
-                    (self.endpoint.host, self.endpoint.port), self._timeouts.connect
+                sock = dial(
+                    self.credentials.proxy,
+                    self.endpoint.host,
+                    self.endpoint.port,
+                    self._timeouts.connect,
                 )
                 return tls.peek_certificate(sock, self.endpoint.host)
             probe = _PlainFTP(timeout=self._timeouts.connect)
             probe.reply_seconds = self._timeouts.reply
+            probe.proxy = self.credentials.proxy
             probe.connect(self.endpoint.host, self.endpoint.port)
             probe.sendcmd("AUTH TLS")
             return tls.peek_certificate(_control(probe), self.endpoint.host)

@@ -12,6 +12,7 @@ from stockup.config import Account
 from stockup.credentials import Credentials
 from stockup.errors import UsageError
 from stockup.passphrase import PassphraseSource
+from stockup.proxy import DIRECT, FROM_ENVIRONMENT, Proxy
 from stockup.secret import Secret
 from stockup.store import Store
 
@@ -51,3 +52,28 @@ def read_credentials(user: str | None, password_stdin: bool) -> Credentials:
     if not password:
         raise UsageError("the password must not be empty")
     return Credentials(username=user, password=Secret(password))
+
+
+def read_proxy_password(setting: str | None, password_stdin: bool) -> Secret | None:
+    """The password of a proxy URL that names a user: stdin's next line
+    (after the account's password, if that came first) or a prompt, never
+    argv. None when there is none to give, or no terminal to ask on and the
+    vault may hold it already."""
+    if not setting or setting.strip() in (DIRECT, FROM_ENVIRONMENT):
+        if password_stdin:
+            raise UsageError("--proxy-password-stdin goes with a proxy URL that names a user")
+        return None
+    proxy = Proxy.parse(setting)
+    if proxy.username is None:
+        if password_stdin:
+            raise UsageError("the proxy URL names no user: write it as scheme://user@host:port")
+        return None
+    if password_stdin:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    elif sys.stdin is not None and sys.stdin.isatty():
+        password = getpass.getpass(f"Password for proxy {proxy.url}: ")
+    else:
+        return None
+    if not password:
+        raise UsageError("the proxy password must not be empty")
+    return Secret(password)

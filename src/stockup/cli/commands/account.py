@@ -14,6 +14,7 @@ from stockup.cli.commands._shared import (
     passphrase_source,
     plaintext_warning,
     read_credentials,
+    read_proxy_password,
     store,
 )
 from stockup.errors import HostKeyUnknown
@@ -22,6 +23,16 @@ from stockup.transfer import check_account
 from stockup.transports import PROTOCOLS
 
 T = TypeVar("T")
+
+PROXY_HELP = (
+    "connect through this proxy: socks5h://[user@]host:port (the proxy resolves the "
+    "server's name), socks5://..., http://... (CONNECT), 'env' (ALL_PROXY/HTTPS_PROXY when "
+    "stockup runs), or 'direct' (not even the global proxy)"
+)
+PROXY_LOGIN_HELP = (
+    "read the proxy's password from stdin's next line (after the account's with "
+    "--password-stdin); asked for when omitted"
+)
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -69,6 +80,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="accept an SFTP server that offers only SHA-1 algorithms (old, weak)",
     )
+    add.add_argument("--proxy", metavar="URL", help=PROXY_HELP + " (default: the global proxy)")
+    add.add_argument("--proxy-password-stdin", action="store_true", help=PROXY_LOGIN_HELP)
     add.set_defaults(handler=run_add)
 
     edit = actions.add_parser(
@@ -101,6 +114,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     sha1.add_argument("--refuse-sha1", action="store_const", const=False, dest="allow_sha1")
     edit.add_argument("--user", help="login name, when the server changes (asked for if omitted)")
     edit.add_argument("--password-stdin", action="store_true")
+    edit.add_argument("--proxy", metavar="URL", help=PROXY_HELP + " ('' for the global proxy)")
+    edit.add_argument("--proxy-password-stdin", action="store_true", help=PROXY_LOGIN_HELP)
     edit.set_defaults(handler=run_edit)
 
     list_ = actions.add_parser("list", help="list accounts (no secrets)")
@@ -149,7 +164,10 @@ def run_add(args: argparse.Namespace) -> int:
         output.info(f"{agency.name}: {agency.credential_hint}")
     plaintext_warning(account)
     credentials = read_credentials(args.user, args.password_stdin)
-    store().add_account(account, credentials, passphrase_source(args))
+    proxy_password = read_proxy_password(account.proxy, args.proxy_password_stdin)
+    store().add_account(
+        account, credentials, passphrase_source(args), proxy_password=proxy_password
+    )
     output.info(f"Added account {account.name}: {account.endpoint} ({account.security}).")
     return 0
 
@@ -167,7 +185,10 @@ def run_edit(args: argparse.Namespace) -> int:
         if new.endpoint != old.endpoint:
             output.info(f"The server changes to {new.endpoint}: enter the login for it.")
         credentials = read_credentials(args.user, args.password_stdin)
-    target.edit_account(args.name, changes, passphrase_source(args), credentials)
+    proxy_password = read_proxy_password(args.proxy, args.proxy_password_stdin)
+    target.edit_account(
+        args.name, changes, passphrase_source(args), credentials, proxy_password=proxy_password
+    )
     output.info(f"Changed account {new.name}: {new.endpoint} ({new.security}).")
     return 0
 
@@ -232,6 +253,7 @@ def run_test(args: argparse.Namespace) -> int:
     info = result.info
     output.info(f"{'protocol':14} {account.protocol} ({account.security})")
     output.info(f"{'server':14} {info.host}:{info.port}")
+    output.info(f"{'proxy':14} {info.proxy or 'none: connected directly'}")
     if info.tls_version:
         output.info(f"{'TLS':14} {info.tls_version}, {info.cipher}")
     if info.certificate_sha256:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from stockup.web.ui import Ui, checked, field
 
 ACCOUNT_FIELDS = (
     "name", "agency", "username", "host", "port", "protocol", "remote_dir", "ca_file",
-    "pin_sha256", "connections", "rules",
+    "pin_sha256", "connections", "rules", "proxy",
 )  # fmt: skip
 
 
@@ -73,7 +74,13 @@ def _edit_form(account: Account) -> dict[str, str]:
         "connections": str(account.connections or ""),
         "allow_plaintext": "on" if account.allow_plaintext else "",
         "rules": account.rules or "",
+        "proxy": account.proxy or "",
     }
+
+
+def _proxy_password(form: FormData) -> Secret | None:
+    password = form.get("proxy_password")
+    return Secret(password) if isinstance(password, str) and password else None
 
 
 def routes(ui: Ui) -> list[Route]:
@@ -113,11 +120,20 @@ def routes(ui: Ui) -> list[Route]:
                 connections=_number(typed["connections"], "number of connections", 1, 32),
                 allow_plaintext=checked(form, "allow_plaintext"),
                 rules=typed["rules"] or None,
+                proxy=typed["proxy"] or None,
             )
             account = build_account(typed["name"], options)
             credentials = _login(form, typed, required=True)
             assert credentials is not None
-            await asyncio.to_thread(store.add_account, account, credentials, passphrase)
+            await asyncio.to_thread(
+                functools.partial(
+                    store.add_account,
+                    account,
+                    credentials,
+                    passphrase,
+                    proxy_password=_proxy_password(form),
+                )
+            )
         except StockupError as exc:
             # The form comes back filled in, but never with the password.
             return accounts_page(request, 400, form=typed, error=str(exc))
@@ -166,11 +182,17 @@ def routes(ui: Ui) -> list[Route]:
                 connections=_number(typed["connections"], "number of connections", 1, 32) or 0,
                 allow_plaintext=checked(form, "allow_plaintext"),
                 rules=typed["rules"] if account.agency == "custom" else None,
+                proxy=typed["proxy"],
             )
             moved = edit_account(account, changes).endpoint != account.endpoint
             credentials = _login(form, typed, required=moved)
             new = await asyncio.to_thread(
-                store.edit_account, account.name, changes, passphrase, credentials
+                store.edit_account,
+                account.name,
+                changes,
+                passphrase,
+                credentials,
+                _proxy_password(form),
             )
         except StockupError as exc:
             typed["allow_plaintext"] = "on" if checked(form, "allow_plaintext") else ""
