@@ -232,6 +232,35 @@ def test_cut_connection_through_the_proxy_resumes(
             assert sha(server.upload_root / path.name) == sha(path)
 
 
+@pytest.mark.parametrize("kind", ["vsftpd-ftps", "sshd-sftp", "vsftpd-ftp"])
+def test_what_the_proxy_sees(
+    kind: str,
+    proxies: dict[str, ProxyServer],
+    lab_net: Lab,
+    tmp_path: Path,
+    start_server: ServerFactory,
+) -> None:
+    """Everything stockup hands the proxy, captured on the way: the agency's
+    name (socks5h), but neither the password nor the file on FTPS and SFTP;
+    on plain FTP both, which is why it needs --allow-plaintext."""
+    dante_port = Proxy.parse(proxies["socks5h"].url).port
+    local = make_batch(tmp_path / "batch", [200_000])[0]
+    content = local.read_bytes()
+    with (
+        start_server(kind, lab=lab_net) as server,
+        FaultProxy("127.0.0.2", lab_net.address, [dante_port]) as tap,
+    ):
+        tap.captured = bytearray()
+        proxy = Proxy("socks5h", "127.0.0.2", dante_port)
+        asyncio.run(send_one(via(server, proxy), local, f"{server.remote_dir}/seen.jpg"))
+        assert sha(server.upload_root / "seen.jpg") == sha(local)
+    seen = bytes(tap.captured)
+    assert LAB_HOST.encode() in seen
+    password, sample = server.info.password.encode(), content[100_000:100_064]
+    in_clear = kind == "vsftpd-ftp"
+    assert (password in seen) is in_clear and (sample in seen) is in_clear
+
+
 def test_proxy_settings_and_passwords(
     proxies: dict[str, ProxyServer], lab_net: Lab, cli: Cli, start_server: ServerFactory
 ) -> None:

@@ -32,6 +32,9 @@ class FaultProxy:
         self.stall_seconds = 0.0
         self.stalls_left = 0
         self.stall_ports: set[int] | None = None
+        self.captured: bytearray | None = None
+        """When set (to an empty bytearray), every byte sent upstream is added to
+        it: what a proxy behind this one is given to see."""
         self._loop = asyncio.new_event_loop()
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -116,6 +119,7 @@ class FaultProxy:
             dst: asyncio.StreamWriter,
             limit: int | None,
             stall: int | None = None,
+            upstream: bool = False,
         ) -> None:
             if self.delay_seconds:
                 src = self._delayed(src)
@@ -135,6 +139,8 @@ class FaultProxy:
                         self.cuts_done += 1
                         return
                     carried += len(data)
+                    if upstream and self.captured is not None:
+                        self.captured += data
                     dst.write(data)
                     await dst.drain()
                 if dst.can_write_eof():
@@ -143,7 +149,7 @@ class FaultProxy:
                 pass
 
         await asyncio.gather(
-            pump(reader, up_writer, cut, stall_at),
+            pump(reader, up_writer, cut, stall_at, upstream=True),
             pump(up_reader, writer, None),
             return_exceptions=True,
         )
