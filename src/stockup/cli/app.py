@@ -9,11 +9,22 @@ from collections.abc import Sequence
 
 from stockup import __version__
 from stockup.cli import output
-from stockup.cli.commands import account, agencies, check, demo, meta, proxy, ui, upload, vault
+from stockup.cli.commands import (
+    account,
+    agencies,
+    check,
+    demo,
+    meta,
+    proxy,
+    ui,
+    upload,
+    vault,
+    watch,
+)
 from stockup.errors import ExitCode, StockupError
 from stockup.secret import RedactingFilter, RedactingFormatter, redact
 
-COMMAND_MODULES = (vault, account, proxy, agencies, check, meta, upload, ui, demo)
+COMMAND_MODULES = (vault, account, proxy, agencies, check, meta, upload, watch, ui, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

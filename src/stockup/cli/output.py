@@ -39,6 +39,12 @@ def info(message: str) -> None:
     stdout.print(plain(message), markup=False)
 
 
+def document(text: str) -> None:
+    """A generated file (a service unit) on stdout, never wrapped; control
+    characters still print as escapes."""
+    sys.stdout.write(printable(text, newlines=True))
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
