@@ -28,6 +28,7 @@ from tests.support.artworks import eps, photo
 from tests.support.cli import Cli
 from tests.support.files import make_batch, make_file, sha
 from tests.support.notifications import notification_server
+from tests.support.ui import running_ui
 
 SETTLE = "1s"
 
@@ -263,6 +264,31 @@ def test_stockup_killed_and_started_again(
         assert_exactly(server, sent, cli)
 
 
+def test_sigterm_mid_batch_stops_at_once_and_the_next_start_resumes(
+    cli: Cli, tmp_path: Path, watched: Path, start_server: ServerFactory
+) -> None:
+    big = make_file(watched / "big.tif", 8_000_000)
+    with start_server("pyftpdlib-ftps") as server:
+        cli.ok("init")
+        add_account(cli, server)
+        first = Watching(cli, watched, "--skip-checks", "--limit-rate", "1M",
+                         log=tmp_path / "first.log")  # fmt: skip
+        wait_for(lambda: "sending" in cli("watch", "--status").stdout, 30, "the batch")
+        time.sleep(1.5)
+        started = time.monotonic()
+        assert first.stop() == 0, first.text()
+        assert time.monotonic() - started < 10  # not after the 8 s the file needs
+        assert not (server.upload_root / "big.tif").exists()
+        second = Watching(cli, watched, "--skip-checks", log=tmp_path / "second.log")
+        try:
+            wait_for(lambda: landed(server, [big]), 60, "the file after the restart")
+            assert second.stop() == 0
+        finally:
+            if second.proc.poll() is None:
+                second.kill()
+        assert_exactly(server, [big], cli)
+
+
 def test_once_status_and_schedule(
     cli: Cli, tmp_path: Path, watched: Path, start_server: ServerFactory
 ) -> None:
@@ -282,6 +308,11 @@ def test_once_status_and_schedule(
             )  # fmt: skip
             time.sleep(2)
             assert list(server.upload_root.iterdir()) == []
+            with running_ui(cli) as ui:  # the web UI's History page shows it too
+                ui.login()
+                page = ui.get("/history").body
+            assert "Watched folders" in page and "Waiting for the schedule" in page
+            assert str(watched) in page
         finally:
             assert later.stop() == 0
         result = cli("watch", str(watched), "--to", "srv", "--settle", "0s", "--once",

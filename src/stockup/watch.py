@@ -45,6 +45,8 @@ DEFAULT_RETRY = 60.0
 MAX_RETRY = 15 * 60.0
 TICK = 1.0
 """Seconds between looks at the waiting files when nothing happens."""
+STATUS_REFRESH = 60.0
+"""An unchanged status is written again this often, to show the watcher lives."""
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
@@ -283,9 +285,15 @@ class Watcher:
         self._changed = asyncio.Event()
         self._status_file = store.paths.state_dir / "watch.json"
         self._started = time.time()
+        self._batch: asyncio.Task[Summary] | None = None
+        self._last_status: tuple[dict[str, Any], float] | None = None
 
     def stop(self) -> None:
+        """Stop watching; a batch in flight is cancelled (the journal keeps
+        what arrived, and the next start resumes the rest)."""
         self._stop.set()
+        if self._batch is not None:
+            self._batch.cancel()
 
     async def run(self) -> bool:
         """Watch until stopped; True when no file is left failed."""
@@ -364,8 +372,13 @@ class Watcher:
         self._write_status("sending")
         request = UploadRequest(tuple(batch), self.settings.accounts, self.settings.upload)
         session = UploadSession(self.store, request, list(self.listeners))
+        self._batch = asyncio.create_task(session.run(self.passphrase))
         try:
-            summary = await session.run(self.passphrase)
+            summary = await self._batch
+        except asyncio.CancelledError:
+            if not self._stop.is_set():
+                raise
+            return  # stopped mid-batch: nothing to report, nothing failed
         except (TransportError, StateError) as exc:
             # Another upload to the account, a busy journal: the whole batch later.
             summary = Summary([])
@@ -375,6 +388,7 @@ class Watcher:
         else:
             self._settle_outcomes(batch, summary)
         finally:
+            self._batch = None
             self.sending = []
         self.batches += 1
         report = BatchReport(self.batches, summary, len(self.settler.files))
@@ -423,7 +437,6 @@ class Watcher:
             "pid": os.getpid(),
             "state": state,
             "started": self._started,
-            "updated": time.time(),
             "folders": [str(f) for f in self.folders],
             "accounts": list(self.settings.accounts),
             "waiting": [str(p) for p in self.settler.waiting()],
@@ -432,8 +445,16 @@ class Watcher:
             "batches": self.batches,
             "failed": [{"file": str(p), "error": e} for p, e in sorted(self.failed.items())],
         }
+        now = time.time()
+        if self._last_status is not None:
+            last, written = self._last_status
+            if last == document and now - written < STATUS_REFRESH:
+                return  # unchanged: no write (and no fsync) every tick
+        self._last_status = (document, now)
         with contextlib.suppress(OSError):
-            atomic_write(self._status_file, json.dumps(document, indent=1).encode())
+            atomic_write(
+                self._status_file, json.dumps({**document, "updated": now}, indent=1).encode()
+            )
 
 
 def read_status(store: Store) -> dict[str, Any] | None:

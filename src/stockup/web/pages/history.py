@@ -13,6 +13,7 @@ from starlette.routing import Route
 from stockup.errors import UsageError
 from stockup.journal import Journal, write_history_csv
 from stockup.results import OUTCOMES
+from stockup.watch import read_status
 from stockup.web.ui import Ui, encode
 
 HISTORY_LIMIT = 1000
@@ -50,6 +51,7 @@ def routes(ui: Ui) -> list[Route]:
             accounts=sorted(store.config().accounts),
             statuses=[str(s) for s in OUTCOMES],
             limit=HISTORY_LIMIT,
+            watcher=read_status(store),
             nav="history",
         )
 
