@@ -30,7 +30,8 @@ from tests.support.files import make_batch, make_file, sha
 from tests.support.notifications import notification_server
 from tests.support.ui import running_ui
 
-SETTLE = "1s"
+SETTLE = "2s"
+"""Long enough that a busy CI machine does not stretch a writer's pause past it."""
 
 
 class Watching:
@@ -117,7 +118,7 @@ def test_files_wait_until_complete_and_closed(
             with held.open("wb") as writer:
                 writer.write(content[:100_000])
                 writer.flush()
-                time.sleep(3)
+                time.sleep(4)  # twice the settle time, quiet but open
                 assert not (server.upload_root / "held.jpg").exists(), "sent while open"
                 writer.write(content[100_000:])
             # A writer that appends now and then (closing each time) for 3 s.
@@ -176,10 +177,10 @@ def test_a_vector_pair_goes_together_in_either_order(
         watch = Watching(cli, watched, log=tmp_path / "watch.log")
         try:
             shutil.copy(order[0], watched / order[0].name)
-            time.sleep(1.6)  # past the settle time: the first half alone is settled
+            time.sleep(2.6)  # past the settle time: the first half alone is settled
             shutil.copy(order[1], watched / order[1].name)
             wait_for(lambda: "batch 1:" in watch.text(), 30, "the first batch")
-            time.sleep(1.5)
+            time.sleep(2.5)
             assert watch.stop() == 0, watch.text()
         finally:
             if watch.proc.poll() is None:
