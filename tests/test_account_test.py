@@ -164,3 +164,21 @@ def test_terminal_prompt_trusts_the_key_it_showed(
         assert [key.get_fingerprint("sha256") for key in known] == [fingerprint]
     else:
         assert proc.returncode == 4 and known == []
+
+
+@pytest.mark.parametrize(("cuts", "ok"), [(2, True), (3, False)])
+def test_a_lost_data_connection_is_tried_again(
+    cuts: int, ok: bool, cli: Cli, start_server: ServerFactory
+) -> None:
+    """The listing's data connection cut twice still gives a verdict on the
+    account; cut on every one of the three connections, the loss is said."""
+    with start_server("pyftpdlib-ftps", proxy=True) as server:
+        assert server.proxy is not None
+        cli.ok("init")
+        add_account(cli, server)
+        server.proxy.cut_next(0, times=cuts, ports=server.data_ports)
+        result = cli("account", "test", "srv")
+        assert (result.returncode == 0) is ok, result.output
+        assert server.proxy.cuts_done == cuts
+        if not ok:
+            assert result.returncode == 4 and "Traceback" not in result.stderr

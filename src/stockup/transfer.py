@@ -9,6 +9,7 @@ verified. Retrying is the engine's job, not this module's.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,9 @@ from stockup.transports.base import (
 )
 
 PART_SUFFIX = ".stockup-part"
+CHECK_ATTEMPTS = 3
+"""Connections `account test` tries when one is lost on the way."""
+CHECK_RETRY_DELAY = 0.5
 MAX_NAME_BYTES = 255
 
 
@@ -122,13 +126,16 @@ async def check_account(
         trust_unknown_host_key=trust_unknown_host_key,
         trust_fingerprint=trust_fingerprint,
     )
-    try:
-        return await _check_once(account, credentials, options)
-    except ConnectionLost:
-        # A connection lost mid-way (an FTPS data channel closed during its
-        # handshake) says nothing about the account: tried once more on a new
-        # connection, as uploads are. Refusals and timeouts are not.
-        return await _check_once(account, credentials, options)
+    # A connection lost mid-way (an FTPS data channel closed during its
+    # handshake, seen now and then with pyftpdlib on a loaded machine) says
+    # nothing about the account: tried again on a new connection, as uploads
+    # are, up to CHECK_ATTEMPTS in all. Refusals and timeouts are not.
+    for _ in range(CHECK_ATTEMPTS - 1):
+        try:
+            return await _check_once(account, credentials, options)
+        except ConnectionLost:
+            await asyncio.sleep(CHECK_RETRY_DELAY)
+    return await _check_once(account, credentials, options)
 
 
 async def _check_once(
