@@ -48,6 +48,12 @@ MAX_PROXY_REPLY = 16 * 1024
 """An HTTP proxy's answer to CONNECT is a status line and a few headers."""
 
 
+def host_port(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 literal in brackets (RFC 3986), as URLs,
+    CONNECT requests and messages write it."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 @dataclass(frozen=True)
 class Proxy:
     scheme: str
@@ -95,9 +101,8 @@ class Proxy:
     @property
     def url(self) -> str:
         """The URL without the password: what config.toml and every message show."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
         user = f"{urllib.parse.quote(self.username, safe='')}@" if self.username else ""
-        return f"{self.scheme}://{user}{host}:{self.port}"
+        return f"{self.scheme}://{user}{host_port(self.host, self.port)}"
 
     @property
     def vault_record(self) -> str:
@@ -162,9 +167,9 @@ def dial(proxy: Proxy | None, host: str, port: int, timeout: float) -> socket.so
     """
     if proxy is None:
         return socket.create_connection((host, port), timeout)
-    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    target = host_port(host, port)
     if proxy.scheme == "http":
-        return _http_connect(proxy, host, port, timeout)
+        return _http_connect(proxy, target, timeout)
     # Imported here: only accounts behind a SOCKS proxy pay for it.
     from python_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError, ProxyType
     from python_socks.sync import Proxy as SocksProxy
@@ -191,7 +196,7 @@ def dial(proxy: Proxy | None, host: str, port: int, timeout: float) -> socket.so
     return sock
 
 
-def _http_connect(proxy: Proxy, host: str, port: int, timeout: float) -> socket.socket:
+def _http_connect(proxy: Proxy, target: str, timeout: float) -> socket.socket:
     """A tunnel through an HTTP proxy (CONNECT, RFC 9110 9.3.6).
 
     By hand, not python-socks: its HTTP client reads the proxy's reply with
@@ -201,7 +206,6 @@ def _http_connect(proxy: Proxy, host: str, port: int, timeout: float) -> socket.
     until its timeout). Here the reply is peeked at and only its own bytes
     are consumed.
     """
-    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         sock = socket.create_connection((proxy.host, proxy.port), timeout)
     except OSError as exc:

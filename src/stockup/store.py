@@ -207,13 +207,11 @@ def proxy_for(config: Config, account: Account) -> Proxy | None:
     return proxy
 
 
-def _proxy_urls(config: Config) -> set[str]:
-    """The proxies config.toml names that have a login (a vault record each)."""
+def _proxy_records(config: Config) -> set[str]:
+    """The vault records of the proxies config.toml names with a login."""
     settings = [config.proxy, *(a.proxy for a in config.accounts.values())]
-    return {
-        s for s in settings
-        if s not in (None, DIRECT, FROM_ENVIRONMENT) and Proxy.parse(s).username
-    }  # fmt: skip
+    proxies = [Proxy.parse(s) for s in settings if s not in (None, DIRECT, FROM_ENVIRONMENT)]
+    return {p.vault_record for p in proxies if p.username}
 
 
 def _rules_for(agency: str, rules: str | None) -> str | None:
@@ -373,7 +371,7 @@ class Store:
             config = self.config()
             vault = self.open_vault(passphrase)
             yield vault, config
-            in_use = {Proxy.parse(url).vault_record for url in _proxy_urls(config)}
+            in_use = _proxy_records(config)
             for record in vault.accounts():
                 if record.startswith("proxy:") and record not in in_use:
                     vault.remove(record)  # nothing names that proxy any more

@@ -401,14 +401,14 @@ class Watcher:
         are done: uploaded, skipped as sent before, or rejected (reported,
         left in place, and looked at again only if changed)."""
         again: list[Path] = []
-        by_file: dict[str, list[str]] = {}
+        failures: dict[str, str] = {}  # a file's first failure, on any account
         for result in summary.results:
             if result.status in (Status.FAILED, Status.CANCELLED):
-                by_file.setdefault(result.file, []).append(result.error or str(result.status))
+                failures.setdefault(result.file, result.error or str(result.status))
         for path in batch:
-            errors = by_file.get(str(path))
-            if errors:
-                self.failed[path] = errors[0]
+            error = failures.get(str(path))
+            if error is not None:
+                self.failed[path] = error
                 again.append(path)
             else:
                 self.failed.pop(path, None)

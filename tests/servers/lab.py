@@ -19,12 +19,11 @@ import contextlib
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers.real import SystemUser, free_port, listening, require
+from tests.servers.real import SystemUser, free_port, require, wait_listening
 
 DANTED = "/usr/sbin/danted"
 TINYPROXY = "/usr/bin/tinyproxy"
@@ -103,12 +102,11 @@ def _run(lab: Lab, argv: list[str], port: int, what: str) -> subprocess.Popen[by
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 10
-    while not listening(lab.address, port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"{what} did not start: {proc.stderr and proc.stderr.read()!r}")
-        time.sleep(0.05)
+    try:
+        wait_listening(port, proc, what, lab.address)
+    except RuntimeError:
+        proc.kill()
+        raise
     return proc
 
 

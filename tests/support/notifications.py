@@ -75,24 +75,20 @@ def notification_server() -> Iterator[NotificationServer]:
     assert daemon.stdout is not None
     server = NotificationServer(daemon.stdout.readline().strip())
     loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
 
-    async def serve() -> None:
+    async def serve() -> MessageBus:
         bus = await MessageBus(bus_address=server.address).connect()
         bus.export("/org/freedesktop/Notifications", _Notifications(server.shown))
         await bus.request_name("org.freedesktop.Notifications")
-        holder["bus"] = bus
-        ready.set()
+        return bus
 
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    asyncio.run_coroutine_threadsafe(serve(), loop).result(10)
-    ready.wait(10)
+    bus = asyncio.run_coroutine_threadsafe(serve(), loop).result(10)
     try:
         yield server
     finally:
-        holder["bus"].disconnect()
+        bus.disconnect()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         daemon.terminate()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from stockup.credentials import Credentials
 from stockup.errors import UsageError
+from stockup.proxy import host_port
 from stockup.ratelimit import RateLimiter
 
 ProgressCallback = Callable[[int], None]
@@ -58,8 +59,7 @@ class Endpoint:
     @property
     def address(self) -> str:
         """``host:port``, with an IPv6 literal in brackets."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return host_port(self.host, self.port)
 
 
 @dataclass(frozen=True)

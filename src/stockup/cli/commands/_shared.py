@@ -43,15 +43,24 @@ def read_credentials(user: str | None, password_stdin: bool) -> Credentials:
         user = input("Username: ").strip()
     if not user:
         raise UsageError("the username must not be empty")
-    if password_stdin:
-        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
-    elif interactive:
-        password = getpass.getpass(f"Password for {user}: ")
-    else:
+    password = _read_secret(password_stdin, f"Password for {user}: ", "password")
+    if password is None:
         raise UsageError("no terminal to ask for the password: pipe it with --password-stdin")
-    if not password:
-        raise UsageError("the password must not be empty")
-    return Credentials(username=user, password=Secret(password))
+    return Credentials(username=user, password=password)
+
+
+def _read_secret(from_stdin: bool, prompt: str, what: str) -> Secret | None:
+    """stdin's next line, or a hidden prompt on a terminal (never argv);
+    None: neither was possible."""
+    if from_stdin:
+        value = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    elif sys.stdin is not None and sys.stdin.isatty():
+        value = getpass.getpass(prompt)
+    else:
+        return None
+    if not value:
+        raise UsageError(f"the {what} must not be empty")
+    return Secret(value)
 
 
 def read_proxy_password(setting: str | None, password_stdin: bool) -> Secret | None:
@@ -68,12 +77,4 @@ def read_proxy_password(setting: str | None, password_stdin: bool) -> Secret | N
         if password_stdin:
             raise UsageError("the proxy URL names no user: write it as scheme://user@host:port")
         return None
-    if password_stdin:
-        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
-    elif sys.stdin is not None and sys.stdin.isatty():
-        password = getpass.getpass(f"Password for proxy {proxy.url}: ")
-    else:
-        return None
-    if not password:
-        raise UsageError("the proxy password must not be empty")
-    return Secret(password)
+    return _read_secret(password_stdin, f"Password for proxy {proxy.url}: ", "proxy password")

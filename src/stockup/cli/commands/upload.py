@@ -91,12 +91,13 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> UploadSettings:
-    """The upload's settings: the defaults, with what the user gave on the command line."""
+    """The upload's settings: the defaults, with what the user gave on the
+    command line (of `upload`, or of `watch`, which has some of its options)."""
     given = {f.name: getattr(args, f.name) for f in fields(UploadSettings) if hasattr(args, f.name)}
     given = {k: v for k, v in given.items() if v is not None and v is not False}
     if args.limit_rate:
         given["limit_rate"] = parse_rate(args.limit_rate)
-    if args.max_similar:
+    if getattr(args, "max_similar", None):  # `watch` has no such option
         given["max_similar"] = SimilarLimits.parse(args.max_similar)
     return replace(DEFAULTS, **given)
 

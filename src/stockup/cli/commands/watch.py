@@ -15,14 +15,12 @@ from typing import Any
 
 from stockup.cli import output
 from stockup.cli.commands._shared import passphrase_source, store
-from stockup.cli.commands.upload import DEFAULTS
+from stockup.cli.commands.upload import settings_from
 from stockup.cli.progress import PlainRenderer
 from stockup.errors import ExitCode, UsageError
 from stockup.notify import notify
 from stockup.planning import CHANGED_SINCE_UPLOAD
-from stockup.ratelimit import parse_rate
 from stockup.results import Status
-from stockup.session import UploadSettings
 from stockup.vault import read_key_source
 from stockup.watch import (
     DEFAULT_RETRY,
@@ -78,16 +76,10 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> WatchSettings:
     if not args.to:
         raise UsageError("give the accounts to upload to with --to NAME[,NAME...]")
-    upload = UploadSettings(
-        connections=args.connections,
-        attempts=DEFAULTS.attempts,
-        limit_rate=parse_rate(args.limit_rate) if args.limit_rate else None,
-        skip_checks=args.skip_checks,
-    )
     return WatchSettings(
         folders=tuple(args.folders),
         accounts=tuple(n.strip() for n in args.to.split(",") if n.strip()),
-        upload=upload,
+        upload=settings_from(args),
         settle=parse_duration(args.settle, "settle time"),
         retry_every=parse_duration(args.retry_every, "retry time"),
         schedule=Window.parse(args.schedule) if args.schedule else None,
