@@ -21,7 +21,7 @@ import pytest
 
 from stockup.errors import UsageError
 from stockup.transfer import PART_SUFFIX
-from stockup.watch import Settler, Window, parse_duration
+from stockup.watch import Settler, Window, _states, parse_duration
 from tests.conftest import PASSPHRASE
 from tests.servers.fixtures import Running, ServerFactory
 from tests.support.accounts import add_account
@@ -404,3 +404,15 @@ def test_a_desktop_notification_after_each_batch(
         assert result.returncode == 0, result.output
     assert desktop.shown == [("stockup: batch sent", "1 uploaded, 0 skipped, 0 rejected, 0 failed "
                                                      "(10,000 bytes sent)")]  # fmt: skip
+
+
+def test_what_upload_passes_over_is_not_watched(tmp_path: Path) -> None:
+    """System and sidecar files, hidden names and partial downloads never
+    become a batch (with --skip-checks they would have been sent)."""
+    names = ["Thumbs.db", "dunes.xmp", "._dunes.jpg", ".hidden.jpg", "dunes.jpg.part",
+             "export.tmp", "dunes.jpg"]  # fmt: skip
+    for name in names:
+        make_file(tmp_path / name, 100)
+    (tmp_path / "pipe").mkdir()
+    os.mkfifo(tmp_path / "pipe" / "fifo.jpg")
+    assert [p.name for p, _ in _states([tmp_path])] == ["dunes.jpg"]

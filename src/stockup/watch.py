@@ -32,6 +32,7 @@ from typing import Any
 
 from stockup.accounting import Listener
 from stockup.checks import PREVIEW_SUFFIXES, VECTOR_SUFFIXES
+from stockup.collect import is_system_file
 from stockup.errors import StateError, TransportError, UsageError
 from stockup.fsutil import atomic_write
 from stockup.passphrase import PassphraseSource
@@ -115,10 +116,14 @@ def _partners(path: Path) -> list[Path]:
 
 
 def ignored(path: Path) -> bool:
-    """Hidden files and the partial files of exporters and copy tools."""
+    """What `upload` passes over in a folder (hidden names, system and
+    sidecar files: collect.is_system_file), and the partial files of
+    exporters and copy tools."""
     name = path.name
-    return name.startswith((".", "~$")) or name.endswith(
-        (".part", ".partial", ".tmp", ".crdownload", ".download", "~")
+    return (
+        name.startswith((".", "~$"))
+        or is_system_file(name)
+        or name.endswith((".part", ".partial", ".crdownload", ".download", "~"))
     )
 
 
@@ -197,7 +202,9 @@ def _states(paths: list[Path]) -> list[tuple[Path, os.stat_result | None]]:
         except OSError:
             found.append((path, None))
             continue
-        if stat.S_ISREG(state.st_mode):  # links, pipes, devices: the plan refuses them
+        # Regular files only: a link's target can change with no event here,
+        # and pipes and devices are never opened.
+        if stat.S_ISREG(state.st_mode):
             found.append((path, state))
     return found
 
