@@ -37,11 +37,11 @@ from tests.support.memory import MemoryServer, factory
 
 def test_the_front_ends_share_every_default() -> None:
     defaults = UploadSettings()
-    args = build_parser().parse_args(["upload", "x", "--to", "a"])
+    args = build_parser(["upload"]).parse_args(["upload", "x", "--to", "a"])
     assert settings_from(args) == defaults
     assert web_settings(FormData()) == defaults
     assert defaults.timeout == DEFAULT_TIMEOUT and defaults.attempts == 5
-    given = build_parser().parse_args(
+    given = build_parser(["upload"]).parse_args(
         ["upload", "x", "--to", "a", "--retries", "2", "--timeout", "9", "--connections", "3"]
     )
     assert settings_from(given) == UploadSettings(attempts=2, timeout=9, connections=3)

@@ -1,33 +1,28 @@
-"""Entry point: parse arguments, dispatch to a command module, map errors to exit codes."""
+"""Entry point: parse arguments, dispatch to a command module, map errors to exit codes.
+
+Only the module of the command being run is imported (see
+:mod:`stockup.cli.commands`); ``--version`` and ``--help`` import none, and
+the error mapping's imports wait until a command runs.
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
+import importlib
 import sys
 from collections.abc import Sequence
 
 from stockup import __version__
-from stockup.cli import output
-from stockup.cli.commands import (
-    account,
-    agencies,
-    check,
-    demo,
-    meta,
-    proxy,
-    ui,
-    upload,
-    vault,
-    watch,
-)
-from stockup.errors import ExitCode, StockupError
-from stockup.secret import RedactingFilter, RedactingFormatter, redact
-
-COMMAND_MODULES = (vault, account, proxy, agencies, check, meta, upload, watch, ui, demo)
+from stockup.cli.commands import COMMANDS
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv``: every command is listed, and the command being
+    run (the first argument not an option: no top-level option takes a value)
+    is declared in full by its module."""
+    words = sys.argv[1:] if argv is None else argv
+    named = next((word for word in words if not word.startswith("-")), None)
+    module = COMMANDS[named].module if named in COMMANDS else None
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("vault passphrase (never given as an argument itself)")
     group.add_argument(
@@ -48,12 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"stockup {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail to stderr")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMAND_MODULES:
-        module.register(commands, common)
+    for name, command in COMMANDS.items():
+        if command.module != module:
+            commands.add_parser(name, help=command.summary)  # for --help and spelling errors
+    if module is not None:
+        importlib.import_module(f"stockup.cli.commands.{module}").register(commands, common)
     return parser
 
 
 def _configure_logging(verbose: bool) -> None:
+    import logging
+
+    from stockup.secret import RedactingFilter, RedactingFormatter
+
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
     handler.setFormatter(RedactingFormatter("%(levelname)s: %(message)s"))
@@ -64,9 +66,14 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     _configure_logging(args.verbose)
+    import logging
+
+    from stockup.cli import output
+    from stockup.errors import ExitCode, StockupError
+    from stockup.secret import redact
+
     try:
         return int(args.handler(args))
     except StockupError as exc:

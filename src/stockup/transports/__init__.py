@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from stockup.credentials import Credentials
 from stockup.errors import ConfigError
-from stockup.transports.base import Endpoint, Transport, TransportOptions
+
+if TYPE_CHECKING:  # the registry is read by commands that never connect (start-up time)
+    from stockup.credentials import Credentials
+    from stockup.transports.base import Endpoint, Transport, TransportOptions
 
 
 @dataclass(frozen=True)
@@ -64,5 +67,7 @@ def open_transport(
     endpoint: Endpoint, credentials: Credentials, options: TransportOptions | None = None
 ) -> Transport:
     """A transport for ``endpoint``, not yet connected."""
+    from stockup.transports.base import TransportOptions
+
     cls = get_protocol(endpoint.protocol).transport_class()
     return cls(endpoint, credentials, options or TransportOptions())

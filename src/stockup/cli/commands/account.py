@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from stockup.catalogue import get_agency
 from stockup.cli import output
+from stockup.cli.commands import summary
 from stockup.cli.commands._shared import (
     passphrase_source,
     plaintext_warning,
@@ -36,7 +37,7 @@ PROXY_LOGIN_HELP = (
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    parser = commands.add_parser("account", help="add, list, show, test or remove accounts")
+    parser = commands.add_parser("account", help=summary("account"))
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     add = actions.add_parser("add", parents=[common], help="add an agency account")

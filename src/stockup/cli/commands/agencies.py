@@ -9,11 +9,12 @@ from typing import Any
 from stockup.catalogue import RULE_GROUPS, get_agency, load_catalogue
 from stockup.checks.rules import GROUP_TITLES, plain_rules
 from stockup.cli import output
+from stockup.cli.commands import summary
 from stockup.errors import UsageError
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    parser = commands.add_parser("agencies", help="list the agencies stockup knows, or show one")
+    parser = commands.add_parser("agencies", help=summary("agencies"))
     parser.add_argument("action", nargs="?", choices=["show"], help="show one agency's rules")
     parser.add_argument("id", nargs="?", help="the agency to show (see the list)")
     parser.add_argument("--json", action="store_true", help="print JSON")

@@ -15,6 +15,7 @@ from typing import Any
 from stockup.catalogue import Agency, get_agency
 from stockup.checks import Verdict, check_files, rules_agency
 from stockup.cli import output
+from stockup.cli.commands import summary
 from stockup.cli.commands._shared import store
 from stockup.collect import collect_files
 from stockup.errors import ExitCode, UsageError
@@ -23,7 +24,7 @@ from stockup.similar import SimilarLimits
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    parser = commands.add_parser("check", help="check files against each agency's rules")
+    parser = commands.add_parser("check", help=summary("check"))
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
     parser.add_argument("--to", metavar="NAME[,NAME...]", help="accounts (default: all)")
     parser.add_argument("--agency", metavar="ID[,ID...]", help="agencies, without accounts")

@@ -21,6 +21,7 @@ from typing import Any
 from stockup.catalogue import get_agency
 from stockup.checks import check_files
 from stockup.cli import output
+from stockup.cli.commands import summary
 from stockup.cli.progress import PlainRenderer, RichRenderer
 from stockup.credentials import Credentials
 from stockup.journal import Journal
@@ -35,7 +36,7 @@ DEMO_RATE = 12 * 1024 * 1024  # slow enough for the progress bars to be seen
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    parser = commands.add_parser("demo", help="a self-contained demonstration on loopback")
+    parser = commands.add_parser("demo", help=summary("demo"))
     parser.add_argument("--no-progress", action="store_true", help="plain lines, no bars")
     parser.set_defaults(handler=run)
 

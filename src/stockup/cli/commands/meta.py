@@ -14,6 +14,7 @@ from stockup.checks import Batch
 from stockup.checks.facts import read_facts
 from stockup.checks.metadata import Metadata
 from stockup.cli import output
+from stockup.cli.commands import summary
 from stockup.collect import collect_files
 from stockup.editing import Change, Edit, plan_edit, split_keywords, with_partners, write
 from stockup.errors import ExitCode, UsageError
@@ -22,7 +23,7 @@ from stockup.metacsv import FORMATS, export_csv, read_import
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    parser = commands.add_parser("meta", help="show or change titles, descriptions and keywords")
+    parser = commands.add_parser("meta", help=summary("meta"))
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     show = actions.add_parser("show", help="the embedded metadata, and where it comes from")

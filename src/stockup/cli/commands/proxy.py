@@ -6,13 +6,12 @@ import argparse
 from typing import Any
 
 from stockup.cli import output
+from stockup.cli.commands import summary
 from stockup.cli.commands._shared import passphrase_source, read_proxy_password, store
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    parser = commands.add_parser(
-        "proxy", help="the global proxy: accounts without a proxy of their own use it"
-    )
+    parser = commands.add_parser("proxy", help=summary("proxy"))
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     set_ = actions.add_parser("set", parents=[common], help="connect through a proxy")
     set_.add_argument(

@@ -7,14 +7,13 @@ import contextlib
 from typing import Any
 
 from stockup.cli import output
+from stockup.cli.commands import summary
 from stockup.cli.commands._shared import store
 from stockup.errors import UsageError
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    parser = commands.add_parser(
-        "ui", help="open the web UI in your browser (served on 127.0.0.1 only)"
-    )
+    parser = commands.add_parser("ui", help=summary("ui"))
     parser.add_argument(
         "--port", type=int, default=0, metavar="N", help="listen on this port (default: a free one)"
     )

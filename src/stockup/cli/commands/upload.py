@@ -1,5 +1,4 @@
-"""`stockup upload` and `stockup history`: thin layers over
-:class:`stockup.session.UploadSession` and the journal."""
+"""`stockup upload`: a thin layer over :class:`stockup.session.UploadSession`."""
 
 from __future__ import annotations
 
@@ -13,13 +12,13 @@ from typing import Any
 
 from stockup.accounting import Listener
 from stockup.cli import output
+from stockup.cli.commands import summary
 from stockup.cli.commands._shared import passphrase_source, store
 from stockup.cli.progress import PlainRenderer, RichRenderer, describe
 from stockup.errors import ExitCode
-from stockup.journal import Journal, write_history_csv
 from stockup.planning import Plan
 from stockup.ratelimit import parse_rate
-from stockup.results import OUTCOMES, Summary
+from stockup.results import Summary
 from stockup.session import UploadRequest, UploadSession, UploadSettings
 from stockup.similar import SimilarLimits
 
@@ -27,7 +26,7 @@ DEFAULTS = UploadSettings()
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    upload = commands.add_parser("upload", parents=[common], help="upload files to accounts")
+    upload = commands.add_parser("upload", parents=[common], help=summary("upload"))
     upload.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
     upload.add_argument("--to", required=True, metavar="NAME[,NAME...]", help="account names")
     upload.add_argument("--connections", type=int, metavar="N", help="connections per account")
@@ -72,22 +71,6 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         help="list every skipped file, not only their count",
     )
     upload.set_defaults(handler=run_upload)
-
-    history = commands.add_parser("history", help="what went where, when, and the outcome")
-    history.add_argument("--account", metavar="NAME", help="only this account")
-    history.add_argument(
-        "--status", choices=[str(s) for s in OUTCOMES], help="only entries with this outcome"
-    )
-    history.add_argument("--search", metavar="TEXT", help="only files whose path contains TEXT")
-    history.add_argument("--run", metavar="ID", help="only this run (see --runs)")
-    history.add_argument("--runs", action="store_true", help="list the runs, newest first")
-    output_format = history.add_mutually_exclusive_group()
-    output_format.add_argument("--json", action="store_true", help="print JSON")
-    output_format.add_argument("--csv", action="store_true", help="print CSV, for spreadsheets")
-    history.add_argument(
-        "--limit", type=int, default=200, help="newest N entries, newest first (default 200)"
-    )
-    history.set_defaults(handler=run_history)
 
 
 def settings_from(args: argparse.Namespace) -> UploadSettings:
@@ -174,80 +157,5 @@ def _print_plan(plan: Plan, as_json: bool) -> int:
     output.info(
         f"{len(plan.all_jobs())} to send ({plan.total_bytes:,} bytes), "
         f"{len(plan.decided)} skipped or rejected"
-    )
-    return 0
-
-
-def run_history(args: argparse.Namespace) -> int:
-    target = store()
-    if args.account:
-        target.config().get(args.account)
-    journal = Journal(target.paths.journal_file)
-    try:
-        if args.runs:
-            return _print_runs(journal.runs(args.limit), args)
-        rows = journal.history(
-            args.account, args.limit, status=args.status, text=args.search, run=args.run
-        )
-    finally:
-        journal.close()
-    if args.json:
-        output.print_json(rows)
-        return 0
-    if args.csv:
-        write_history_csv(rows, sys.stdout)
-        return 0
-    if not rows:
-        output.info("No uploads yet." if not args.run else f"No entries for run {args.run}.")
-        return 0
-    output.table(
-        "History, newest first",
-        ["when", "run", "account", "status", "file", "remote path", "bytes sent", "error"],
-        [
-            [
-                r["at"],
-                r["run"],
-                r["account"],
-                r["status"],
-                Path(r["file"]).name,
-                r["remote_path"],
-                _sent(r),
-                r["error"] or "",
-            ]
-            for r in rows
-        ],
-    )
-    return 0
-
-
-def _sent(row: dict[str, Any]) -> str:
-    text = f"{row['bytes']:,}"
-    if row["size"] and row["bytes"] != row["size"]:
-        text += f" of {row['size']:,}"
-    if row["resumed_from"]:
-        text += f" (resumed at {row['resumed_from']:,})"
-    return text
-
-
-def _print_runs(runs: list[dict[str, Any]], args: argparse.Namespace) -> int:
-    if args.json:
-        output.print_json(runs)
-        return 0
-    if not runs:
-        output.info("No uploads yet.")
-        return 0
-    output.table(
-        "Runs, newest first (stockup history --run ID)",
-        ["run", "started", "accounts", *(str(s) for s in OUTCOMES), "bytes sent"],
-        [
-            [
-                r["run"],
-                r["at"],
-                ", ".join(r["accounts"]),
-                *(str(r[str(s)]) for s in OUTCOMES),
-                f"{r['bytes']:,}",
-            ]
-            for r in runs
-        ],
     )
     return 0

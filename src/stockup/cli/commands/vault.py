@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from stockup.cli import output
+from stockup.cli.commands import summary
 from stockup.cli.commands._shared import passphrase_source, store
 from stockup.passphrase import PassphraseSource, weakness
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    init = commands.add_parser("init", parents=[common], help="create the encrypted vault")
+    init = commands.add_parser("init", parents=[common], help=summary("init"))
     init.add_argument(
         "--keychain",
         action="store_true",
@@ -20,7 +21,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     init.set_defaults(handler=run_init)
 
-    passphrase = commands.add_parser("passphrase", help="manage the vault passphrase")
+    passphrase = commands.add_parser("passphrase", help=summary("passphrase"))
     actions = passphrase.add_subparsers(dest="action", metavar="ACTION", required=True)
     change = actions.add_parser(
         "change", parents=[common], help="re-wrap the vault key under a new passphrase"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from stockup.cli import output
+from stockup.cli.commands import summary
 from stockup.cli.commands._shared import passphrase_source, store
 from stockup.cli.commands.upload import settings_from
 from stockup.cli.progress import PlainRenderer
@@ -35,9 +36,7 @@ from stockup.watch import (
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
-    watch = commands.add_parser(
-        "watch", parents=[common], help="upload what lands in folders, as it lands"
-    )
+    watch = commands.add_parser("watch", parents=[common], help=summary("watch"))
     watch.add_argument("folders", nargs="*", type=Path, metavar="FOLDER")
     watch.add_argument("--to", metavar="NAME[,NAME...]", help="account names")
     watch.add_argument(
