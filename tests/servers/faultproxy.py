@@ -28,6 +28,11 @@ class FaultProxy:
         self.cuts_done = 0
         self.delay_seconds = 0.0
         """Added to every chunk each way: latency emulation (a round trip gains twice this)."""
+        self.client_turns = 0
+        """How often the client sent again after the server had sent something,
+        over all connections: the round trips it waited for (with a delay set,
+        bytes a client sends without waiting cannot be split by a reply)."""
+        self._server_spoke = True
         self.stall_after_bytes: int | None = None
         self.stall_seconds = 0.0
         self.stalls_left = 0
@@ -139,6 +144,9 @@ class FaultProxy:
                         self.cuts_done += 1
                         return
                     carried += len(data)
+                    if upstream and self._server_spoke:
+                        self.client_turns += 1
+                    self._server_spoke = not upstream
                     if upstream and self.captured is not None:
                         self.captured += data
                     dst.write(data)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ftplib
+import select
 import socket
 import ssl
 import time
@@ -45,6 +46,9 @@ from stockup.transports.base import (
 
 T = TypeVar("T")
 BLOCK_SIZE = 256 * 1024
+PORT_AHEAD_SECONDS = 15.0
+"""How long a passive port asked for ahead stays worth using: pyftpdlib stops
+listening after 30 s (vsftpd after accept_timeout, 60 s)."""
 MAX_REPLY_BYTES = 64 * 1024
 """Longer than any real FTP reply (RFC 959 sets no limit; greetings and
 FEAT lists are a few hundred bytes)."""
@@ -60,6 +64,8 @@ class _FtpTweaks(ftplib.FTP):
     """Behaviour shared by plain FTP and FTPS clients."""
 
     _epsv_refused = False
+    _port_ahead: tuple[int, float] | None = None
+    """A passive port asked for ahead of the next transfer, and when."""
     reply_seconds: float = 60.0
     """The most one reply, all its lines together, may take."""
     proxy: Proxy | None = None
@@ -104,15 +110,38 @@ class _FtpTweaks(ftplib.FTP):
         try:
             if rest is not None:
                 self.sendcmd(f"REST {rest}")
-            reply = self.sendcmd(cmd)
-            if reply[0] == "2":  # some servers say 200 before 150
-                reply = self.getresp()
-            if reply[0] != "1":
-                raise ftplib.error_reply(reply)
+            self.putcmd(cmd)
+            conn, reply = self._start_data(conn)
         except BaseException:
             conn.close()
             raise
         return conn, ftplib.parse150(reply) if reply[:3] == "150" else None
+
+    def _start_data(self, conn: socket.socket) -> tuple[socket.socket, str]:
+        """The data connection ready for bytes, once the transfer command is
+        sent, and the server's preliminary reply to that command."""
+        return conn, self._preliminary_reply()
+
+    def _preliminary_reply(self) -> str:
+        reply = self.getresp()  # raises on 4xx and 5xx
+        if reply[0] == "2":  # some servers say 200 before 150
+            reply = self.getresp()
+        if reply[0] != "1":
+            raise ftplib.error_reply(reply)
+        return reply
+
+    def ask_port_ahead(self, *commands: str) -> list[str]:
+        """Send ``commands`` with an EPSV behind them and return their replies:
+        the next transfer's port arrives with them, not one round trip later.
+        An EPSV reply that is not 229 only means the next transfer asks again."""
+        ahead = self.passiveserver and not self._epsv_refused
+        for command in (*commands, "EPSV") if ahead else commands:
+            self.putcmd(command)
+        replies = [_reply(self) for _ in commands]
+        if ahead and (epsv := _reply(self)).startswith("229"):
+            _, port = ftplib.parse229(epsv, ("", 0))
+            self._port_ahead = (port, time.monotonic())
+        return replies
 
     def getmultiline(self) -> str:
         # ftplib gathers a multi-line reply until its last line, however long
@@ -152,6 +181,9 @@ class _FtpTweaks(ftplib.FTP):
         # resolves (the peer is the proxy).
         assert self.sock is not None
         host = self.host if self.proxy else self.sock.getpeername()[0]
+        ahead, self._port_ahead = self._port_ahead, None
+        if ahead is not None and time.monotonic() - ahead[1] < PORT_AHEAD_SECONDS:
+            return host, ahead[0]
         if not self._epsv_refused:
             try:
                 return host, ftplib.parse229(self.sendcmd("EPSV"), (host, 0))[1]
@@ -166,6 +198,9 @@ class _PlainFTP(_FtpTweaks):
 
 
 class _ExplicitFTPS(_FtpTweaks, ftplib.FTP_TLS):
+    _prot_p: bool
+    """ftplib's record of PROT P: data connections use TLS."""
+
     def ntransfercmd(
         self, cmd: str, rest: int | str | None = None
     ) -> tuple[socket.socket, int | None]:
@@ -173,13 +208,52 @@ class _ExplicitFTPS(_FtpTweaks, ftplib.FTP_TLS):
         # vsftpd (require_ssl_reuse=YES, its default) and ProFTPD refuse that
         # with "522 SSL connection failed: session reuse required" (CPython
         # gh-63699, open since 2013): resume the control connection's session.
-        conn, size = _FtpTweaks.ntransfercmd(self, cmd, rest)
-        if getattr(self, "_prot_p", False):
-            assert isinstance(self.sock, ssl.SSLSocket)
-            conn = self.context.wrap_socket(
-                conn, server_hostname=self.host, session=self.sock.session
-            )
-        return conn, size
+        if not self.passiveserver:
+            conn, size = _FtpTweaks.ntransfercmd(self, cmd, rest)
+            return self._wrap_data(conn), size
+        return _FtpTweaks.ntransfercmd(self, cmd, rest)
+
+    def _wrap_data(self, conn: socket.socket, *, handshake: bool = True) -> socket.socket:
+        if not self._prot_p:
+            return conn
+        assert isinstance(self.sock, ssl.SSLSocket)
+        return self.context.wrap_socket(
+            conn,
+            server_hostname=self.host,
+            session=self.sock.session,
+            do_handshake_on_connect=handshake,
+        )
+
+    def _start_data(self, conn: socket.socket) -> tuple[socket.socket, str]:
+        # The TLS handshake starts right behind the transfer command, not after
+        # its 150 reply: one round trip fewer per file. The server answers it
+        # once it has taken the command (vsftpd and pyftpdlib leave the early
+        # ClientHello in the socket until then); a refusal comes on the control
+        # connection instead, so both are watched until the handshake is done.
+        secure = self._wrap_data(conn, handshake=False)
+        if secure is conn:
+            return conn, self._preliminary_reply()
+        assert isinstance(secure, ssl.SSLSocket) and self.sock is not None
+        reply: str | None = None
+        deadline = time.monotonic() + (self.timeout or self.reply_seconds)
+        secure.setblocking(False)
+        while True:
+            try:
+                secure.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                wanted: tuple[list[socket.socket], list[socket.socket]] = ([secure], [])
+            except ssl.SSLWantWriteError:
+                wanted = ([], [secure])
+            watched = wanted[0] if reply is not None else [*wanted[0], self.sock]
+            remaining = deadline - time.monotonic()
+            readable, writable, _ = select.select(watched, wanted[1], [], max(0.0, remaining))
+            if not readable and not writable:
+                raise TimeoutError("TLS handshake on the data connection")
+            if self.sock in readable:
+                reply = self._preliminary_reply()
+        secure.settimeout(self.timeout)
+        return secure, reply if reply is not None else self._preliminary_reply()
 
 
 class _ImplicitFTPS(_ExplicitFTPS):
@@ -187,6 +261,27 @@ class _ImplicitFTPS(_ExplicitFTPS):
         # ftplib knows only explicit FTPS (AUTH TLS); implicit FTPS speaks TLS
         # from the first byte, so wrap the socket before reading the greeting.
         return self.context.wrap_socket(sock, server_hostname=self.host)
+
+
+def _end_of_data(conn: socket.socket, timeout: float) -> None:
+    """Tell the server the file is complete: TLS close_notify (so that a cut
+    cannot pass for the end), then TCP FIN. The server's own close_notify is
+    not waited for (``ssl.SSLSocket.unwrap`` would): vsftpd answers 226 only
+    once it sees the FIN, so waiting cost a round trip per file. The 226 and
+    the size check say the file arrived."""
+    if isinstance(conn, ssl.SSLSocket):
+        conn.setblocking(False)
+        while True:
+            try:
+                conn.unwrap()  # the server's close_notify had arrived already
+                break
+            except ssl.SSLWantReadError:
+                break  # ours is sent; theirs is not waited for
+            except ssl.SSLWantWriteError:  # the send buffer is still full
+                if not select.select([], [conn], [], timeout)[1]:
+                    raise TimeoutError("sending the end of the file") from None
+        conn.settimeout(timeout)
+    conn.shutdown(socket.SHUT_WR)
 
 
 def _control(client: ftplib.FTP) -> socket.socket:
@@ -374,9 +469,17 @@ class FtpTransport(Transport):
         return info
 
     def _setup(self, client: _PlainFTP | _ExplicitFTPS) -> None:
+        # PBSZ, PROT and TYPE go out together and their replies are read in
+        # order: two round trips fewer per login than ftplib's prot_p().
+        secure = isinstance(client, _ExplicitFTPS)
+        commands = ["PBSZ 0", "PROT P", "TYPE I"] if secure else ["TYPE I"]
+        for command in commands:
+            client.putcmd(command)
+        for command, reply in [(c, _reply(client)) for c in commands]:
+            if not reply.startswith("2"):
+                raise reply_error(reply, command)
         if isinstance(client, _ExplicitFTPS):
-            client.prot_p()
-        client.voidcmd("TYPE I")
+            client._prot_p = True  # as ftplib's prot_p() records it
         client.set_pasv(self.endpoint.passive)
         client.timeout = self._timeouts.stall  # data connections: the stall timeout
 
@@ -460,15 +563,19 @@ class FtpTransport(Transport):
                         self._limiter.wait_sync(len(chunk))
                     conn.sendall(chunk)
                     report(len(chunk))
-                if isinstance(conn, ssl.SSLSocket):
-                    conn.unwrap()
+                _end_of_data(conn, self._timeouts.stall)
             except (OSError, EOFError) as exc:
+                self._data = None
                 conn.close()
                 raise self._data_failure(exc, command) from None
+            try:
+                # The 226 is read before the data connection is closed: closing
+                # it first can reset it while vsftpd still lingers on it, and
+                # vsftpd then reports the transfer failed.
+                self._call(command, client.voidresp)
             finally:
                 self._data = None
                 conn.close()
-        self._call(command, client.voidresp)
 
     def _data_failure(self, exc: BaseException, command: str) -> TransportError:
         """After a broken data connection the server's own reply on the control
@@ -493,10 +600,11 @@ class FtpTransport(Transport):
                                final, size)  # fmt: skip
 
     def _commit(self, temporary: str, final: str, size: int) -> int | None:
-        # SIZE and RNFR go out together and their replies are read in order:
-        # one round trip fewer per file (4 once the TLS session is set up:
-        # EPSV, STOR, SIZE+RNFR, RNTO). RNTO follows only if the size is right;
-        # otherwise the pending rename is never completed.
+        # SIZE and RNFR go out together and their replies are read in order,
+        # and the next file's EPSV rides with RNTO: 4 round trips per file
+        # once the TLS session is set up (STOR with the data connection's TLS
+        # handshake, the 226, SIZE+RNFR, RNTO+EPSV). RNTO follows only if the
+        # size is right; otherwise the pending rename is never completed.
         client = self._client()
         client.putcmd(f"SIZE {temporary}")
         client.putcmd(f"RNFR {temporary}")
@@ -505,7 +613,10 @@ class FtpTransport(Transport):
         if found == size:
             if not rename_reply.startswith("350"):
                 raise reply_error(rename_reply, f"RNFR {temporary}")
-            client.voidcmd(f"RNTO {final}")
+            # The next file's passive port is asked for with the rename.
+            [renamed] = client.ask_port_ahead(f"RNTO {final}")
+            if not renamed.startswith("2"):
+                raise reply_error(renamed, f"RNTO {final}")
         return found
 
     async def rename(self, source: str, target: str) -> None:
