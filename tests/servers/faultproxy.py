@@ -156,11 +156,17 @@ class FaultProxy:
             except (OSError, asyncio.CancelledError):
                 pass
 
-        await asyncio.gather(
-            pump(reader, up_writer, cut, stall_at, upstream=True),
-            pump(up_reader, writer, None),
-            return_exceptions=True,
-        )
+        try:
+            await asyncio.gather(
+                pump(reader, up_writer, cut, stall_at, upstream=True),
+                pump(up_reader, writer, None),
+                return_exceptions=True,
+            )
+        except asyncio.CancelledError:
+            # The proxy is stopping. asyncio (3.11) logs a connection handler
+            # that ends cancelled with a traceback, and that logging can break
+            # pytest's next ast.parse (see _stop): end it normally instead.
+            pass
         for w in (writer, up_writer):
             w.close()
 
