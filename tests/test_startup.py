@@ -70,6 +70,7 @@ def test_version_and_help_import_no_command(flag: str) -> None:
 def test_a_command_imports_nothing_heavy_it_does_not_use(argv: tuple[str, ...]) -> None:
     modules = loaded(*argv)
     assert not found(modules, UNUSED[argv])
+    assert not found(modules, ("rich",))  # help lays nothing out with it
     commands = {m.rpartition(".")[2] for m in modules if m.startswith("stockup.cli.commands.")}
     own = {COMMANDS[argv[0]].module, "_shared"} | ({"upload"} if argv[0] == "watch" else set())
     assert commands <= own

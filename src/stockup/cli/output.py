@@ -7,18 +7,35 @@ control characters print as escapes (:func:`stockup.text.printable`).
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, TextIO
 
 from stockup.text import printable
 
-stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# rich is imported when something is styled or laid out (a table, progress
+# bars, a warning on a terminal): plain lines do without it, and it takes
+# longer to import than a small upload takes to start.
+
+
+@functools.cache
+def console(*, stderr: bool = False) -> Console:
+    """The rich console for stdout or stderr."""
+    from rich.console import Console
+
+    if stderr:
+        return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+def line(text: str, stream: TextIO) -> None:
+    """One line of data, control characters escaped, never read as markup."""
+    stream.write(printable(text) + "\n")
+    stream.flush()
 
 
 def plain(message: str, *, newlines: bool = False) -> str:
@@ -28,15 +45,20 @@ def plain(message: str, *, newlines: bool = False) -> str:
 
 
 def error(message: str) -> None:
-    stderr.print(f"stockup: error: {plain(message)}", markup=False)
+    line(f"stockup: error: {message}", sys.stderr)
 
 
 def warning(message: str) -> None:
-    stderr.print(Text.assemble(("warning:", "bold yellow"), " ", plain(message)))
+    if not sys.stderr.isatty():
+        line(f"warning: {message}", sys.stderr)
+        return
+    from rich.text import Text
+
+    console(stderr=True).print(Text.assemble(("warning:", "bold yellow"), " ", plain(message)))
 
 
 def info(message: str) -> None:
-    stdout.print(plain(message), markup=False)
+    line(message, sys.stdout)
 
 
 def document(text: str) -> None:
@@ -50,9 +72,12 @@ def print_json(data: Any) -> None:
 
 
 def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table(title=title, show_lines=False)
     for column in columns:
         grid.add_column(column)
     for row in rows:
         grid.add_row(*(Text(plain(cell, newlines=True)) for cell in row))
-    stdout.print(grid)
+    console().print(grid)

@@ -3,10 +3,9 @@ lines elsewhere. Both render the library's accounting; neither counts."""
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
-
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
+from typing import TYPE_CHECKING
 
 from stockup.accounting import (
     Accounting,
@@ -23,6 +22,10 @@ from stockup.cli import output
 from stockup.planning import ALREADY_UPLOADED, CHANGED_SINCE_UPLOAD
 from stockup.results import FileResult, Status
 from stockup.text import human_bytes, human_duration
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
 
 
 def describe(result: FileResult) -> str:
@@ -68,8 +71,7 @@ class PlainRenderer:
     """One line per finished file, for logs and pipes; skipped files are
     counted, and listed only with ``verbose``."""
 
-    def __init__(self, console: Console, *, verbose: bool = False) -> None:
-        self.console = console
+    def __init__(self, *, verbose: bool = False) -> None:
         self.verbose = verbose
         self.skipped = Skipped()
 
@@ -91,7 +93,7 @@ class PlainRenderer:
                     self._say(line)
 
     def _say(self, line: str) -> None:
-        self.console.print(output.plain(line), markup=False, highlight=False)
+        output.line(line, sys.stderr)
 
 
 def _speed(totals: Totals) -> str:
@@ -103,6 +105,8 @@ class RichRenderer:
     flight; every figure comes from the accounting's snapshot."""
 
     def __init__(self, console: Console, accounting: Accounting, *, verbose: bool = False) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
         self.console = console
         self.accounting = accounting
         self.verbose = verbose

@@ -86,14 +86,34 @@ class ConnectionInfo:
     port: int
     tls_version: str | None = None
     cipher: str | None = None
-    certificate_subject: str | None = None
-    certificate_expires: str | None = None
+    certificate_der: bytes | None = None
+    """The server's TLS certificate; read for its facts only when they are shown."""
     certificate_sha256: str | None = None
     host_key_fingerprint: str | None = None
     host_key_recorded: bool = False
     proxy: str | None = None
     """The proxy the connection went through (URL without password, and
     which environment variable named it)."""
+
+    @property
+    def certificate_subject(self) -> str | None:
+        return self._certificate_fact("subject")
+
+    @property
+    def certificate_expires(self) -> str | None:
+        return self._certificate_fact("expires")
+
+    def _certificate_fact(self, fact: str) -> str | None:
+        if not self.certificate_der:
+            return None
+        # cryptography's X.509 code takes longer to import than an upload of
+        # a small file takes to start; only `account test` shows these.
+        from cryptography import x509
+
+        cert = x509.load_der_x509_certificate(self.certificate_der)
+        if fact == "subject":
+            return cert.subject.rfc4514_string()
+        return cert.not_valid_after_utc.isoformat()
 
 
 class Transport(abc.ABC):

@@ -439,8 +439,7 @@ class FtpTransport(Transport):
                     client.auth()
                 assert isinstance(client.sock, ssl.SSLSocket)
                 tls.check_pin(endpoint, client.sock)
-                for key, value in tls.describe(client.sock).items():
-                    setattr(info, key, value)
+                tls.describe(client.sock, info)
         except ssl.SSLCertVerificationError as exc:
             client.close()
             raise tls.verification_error(endpoint, exc, self._peek_certificate()) from None

@@ -7,10 +7,8 @@ import hmac
 import socket
 import ssl
 
-from cryptography import x509
-
 from stockup.errors import CertificateError
-from stockup.transports.base import Endpoint
+from stockup.transports.base import ConnectionInfo, Endpoint
 
 HOSTNAME_MISMATCH = {62, 64}  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
 
@@ -55,22 +53,14 @@ def check_pin(endpoint: Endpoint, sock: ssl.SSLSocket) -> None:
         )
 
 
-def describe(sock: ssl.SSLSocket) -> dict[str, str | None]:
+def describe(sock: ssl.SSLSocket, info: ConnectionInfo) -> None:
+    """What ``info`` says about the TLS connection ``sock``."""
     der = sock.getpeercert(binary_form=True)
     cipher = sock.cipher()
-    facts: dict[str, str | None] = {
-        "tls_version": sock.version(),
-        "cipher": cipher[0] if cipher else None,
-        "certificate_subject": None,
-        "certificate_expires": None,
-        "certificate_sha256": None,
-    }
-    if der:
-        cert = x509.load_der_x509_certificate(der)
-        facts["certificate_subject"] = cert.subject.rfc4514_string()
-        facts["certificate_expires"] = cert.not_valid_after_utc.isoformat()
-        facts["certificate_sha256"] = pretty_fingerprint(fingerprint(der))
-    return facts
+    info.tls_version = sock.version()
+    info.cipher = cipher[0] if cipher else None
+    info.certificate_der = der or None
+    info.certificate_sha256 = pretty_fingerprint(fingerprint(der)) if der else None
 
 
 def verification_error(

@@ -128,9 +128,9 @@ def run(args: argparse.Namespace) -> int:
             session = UploadSession(store, request)
             interactive = sys.stderr.isatty() and not args.no_progress
             session.accounting.listeners.append(
-                RichRenderer(output.stderr, session.accounting)
+                RichRenderer(output.console(stderr=True), session.accounting)
                 if interactive
-                else PlainRenderer(output.stderr)
+                else PlainRenderer()
             )
             summary = asyncio.run(session.run(passphrase))
             output.info(f"      {summary.line()}")

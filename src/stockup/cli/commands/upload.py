@@ -95,9 +95,9 @@ def run_upload(args: argparse.Namespace) -> int:
             return _print_plan(plan, args.json)
     interactive = sys.stderr.isatty() and not args.no_progress and not args.json
     renderer: Listener = (
-        RichRenderer(output.stderr, session.accounting, verbose=args.verbose)
+        RichRenderer(output.console(stderr=True), session.accounting, verbose=args.verbose)
         if interactive
-        else PlainRenderer(output.stderr, verbose=args.verbose)
+        else PlainRenderer(verbose=args.verbose)
     )
     session.accounting.listeners.append(renderer)
     try:

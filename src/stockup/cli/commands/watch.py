@@ -117,7 +117,7 @@ async def _watch(args: argparse.Namespace, settings: WatchSettings) -> int:
         settings,
         passphrase_source(args),
         on_batch=report,
-        listeners=[PlainRenderer(output.stderr)],
+        listeners=[PlainRenderer()],
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
