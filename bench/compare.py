@@ -20,9 +20,9 @@ standing in for the OS keychain (there is no Secret Service in the
 namespace): the Argon2id unlock a passphrase vault pays on every run (about
 0.15 s here) is not in these figures.
 
-Prints each tool's time, the ratio stockup / best peer, and any peer that
-failed or left incomplete files. Needs root, iproute2, vsftpd,
-openssh-server, lftp and rclone. Run: `make bench`. Asserts nothing about time.
+Prints each tool's time, the ratio stockup / best peer, stockup's peak
+memory, and any peer that failed or left incomplete files. Needs root, iproute2, vsftpd,
+openssh-server, lftp, rclone and time. Run: `make bench`. Asserts nothing about time.
 """
 
 from __future__ import annotations
@@ -33,10 +33,12 @@ import json
 import os
 import random
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -82,6 +84,8 @@ class Outcome:
     failed: bool
     finished: list[float] = field(default_factory=list)
     """Per target: seconds from the start until its last file was written."""
+    peak_mib: float | None = None
+    """The tool's peak resident memory (stockup's only: one process)."""
 
     @property
     def ok(self) -> bool:
@@ -93,6 +97,7 @@ class Bench:
     user: real.SystemUser
     pki: LocalPKI
     env: dict[str, str]
+    proxy: FaultProxy
     rows: list[dict[str, object]] = field(default_factory=list)
 
     def peer_command(self, tool: str, source: Path, target: Target, folder: str) -> list[str]:
@@ -146,8 +151,10 @@ class Bench:
         folders = [self.folder(f"{tool}-{t.name}") for t in targets]
         env = {**self.env, **self.rclone_env(targets)}
         start, wall_start = time.perf_counter(), time.time()
+        rss_file = self.user.home.parent / "peak-rss"
         if tool == "stockup":  # one run for every target: that is the point
-            argvs = [[sys.executable, "-m", "stockup", "upload", "--skip-checks", "--no-progress",
+            argvs = [["/usr/bin/time", "-f", "%M", "-o", str(rss_file),
+                      sys.executable, "-m", "stockup", "upload", "--skip-checks", "--no-progress",
                       "--force", "--connections", str(PARALLEL), str(source), "--to",
                       ",".join(t.name for t in targets)]]  # fmt: skip
         else:  # one process per target, all at once
@@ -177,7 +184,35 @@ class Bench:
         )
         finished = [max((s.st_mtime for s in stats), default=wall_start) - wall_start
                     for stats in landed]  # fmt: skip
-        return Outcome(seconds, complete, len(sizes) * len(folders), failed, finished)
+        peak_mib = int(rss_file.read_text().split()[-1]) / 1024 if tool == "stockup" else None
+        return Outcome(seconds, complete, len(sizes) * len(folders), failed, finished, peak_mib)
+
+    def over_link(
+        self, label: str, source: Path, targets: list[Target], mbit: int, one_way_delay: float
+    ) -> None:
+        """Compare under a rate cap, against the link: the time its bytes need
+        at the nominal rate, and at the rate plain TCP reaches on it (headers
+        and the ACKs that share the shaped loopback take the rest)."""
+        self.proxy.delay_seconds = one_way_delay
+        payload = sum(p.stat().st_size for p in source.iterdir())
+        # A byte sent through the delay proxy crosses the shaped loopback twice
+        # (client to proxy, proxy to server): it counts twice.
+        crossings = sum(2 if t.host == PROXY else 1 for t in targets)
+        limit = crossings * payload * 8 / (mbit * 1e6)
+        with shaped(mbit):
+            ceiling = tcp_goodput(64 * 1024**2) / (mbit * 1e6 / 8)
+            results = self.compare(label, source, targets)
+        self.proxy.delay_seconds = 0.0
+        row = self.rows[-1]
+        row["link_limit_s"] = round(limit, 2)
+        row["tcp_pct_of_link"] = round(100 * ceiling, 1)
+        for tool, result in results.items():
+            row[f"{tool}_pct_of_link"] = round(100 * limit / result.seconds, 1)
+            row[f"{tool}_pct_of_tcp"] = round(100 * limit / ceiling / result.seconds, 1)
+            if len(targets) > 1:
+                first, last = min(result.finished), max(result.finished)
+                row[f"{tool}_accounts_spread_pct"] = round(100 * (last - first) / last, 1)
+        print(json.dumps(row), flush=True)
 
     def compare(self, label: str, source: Path, targets: list[Target]) -> dict[str, Outcome]:
         results = {tool: self.run(tool, source, targets) for tool in TOOLS}
@@ -193,6 +228,7 @@ class Bench:
         row["ratio_vs_best_peer"] = (
             round(results["stockup"].seconds / min(peers), 2) if peers else None
         )
+        row["stockup_peak_rss_mib"] = round(results["stockup"].peak_mib or 0)
         self.rows.append(row)
         print(json.dumps(row), flush=True)
         return results
@@ -221,6 +257,28 @@ def shaped(mbit: int) -> Iterator[None]:
         subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], check=True)
 
 
+def tcp_goodput(size: int) -> float:
+    """Bytes per second one plain TCP connection carries over the loopback:
+    the most any tool can reach on the shaped link."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        received = 0
+
+        def receive() -> None:
+            nonlocal received
+            conn, _ = server.accept()
+            with conn:
+                while data := conn.recv(1024 * 1024):
+                    received += len(data)
+
+        reader = threading.Thread(target=receive)
+        reader.start()
+        start = time.perf_counter()
+        with socket.create_connection(server.getsockname()) as sender:
+            sender.sendall(bytes(size))
+        reader.join()
+        return received / (time.perf_counter() - start)
+
+
 def log_lines(log: Path) -> list[str]:
     return log.read_text(errors="replace").splitlines() if log.exists() else []
 
@@ -247,7 +305,7 @@ def inside(scenarios: str, photos: int) -> int:
         env = {**os.environ, "STOCKUP_HOME": str(root / "home"),
                "PYTHONPATH": str(ROOT / "tests"), "PYTHON_KEYRING_BACKEND": KEYRING,
                "STOCKUP_TEST_KEYRING": str(root / "keyring.json")}  # fmt: skip
-        bench = Bench(user, pki, env)
+        bench = Bench(user, pki, env, proxy)
         targets = {
             t.name: t
             for t in (
@@ -308,45 +366,24 @@ def inside(scenarios: str, photos: int) -> int:
             proxy.delay_seconds = 0.0
         if "d" in scenarios:
             hundred = make_set(sets / "1x100MB", 1, 100 * 1024**2)
-            for label, names, delay in (
-                ("d) 3 x 100 MB fan-out, 100 Mbit/s", ("ftps", "ftps2", "sftp"), 0.0),
-                ("d) 3 x 100 MB fan-out, 100 Mbit/s, 50 ms RTT", ("ftps", "ftpsfar", "sftpfar"),
-                 ONE_WAY_DELAY),
-            ):  # fmt: skip
-                proxy.delay_seconds = delay
-                chosen = [targets[n] for n in names]
-                # A byte sent through the delay proxy crosses the shaped loopback
-                # twice (client to proxy, proxy to server): it counts twice.
-                crossings = sum(2 if t.host == PROXY else 1 for t in chosen)
-                limit = crossings * 100 * 1024**2 * 8 / (LINK_MBIT * 1e6)
-                with shaped(LINK_MBIT):
-                    results = bench.compare(label, hundred, chosen)
-                row = bench.rows[-1]
-                row["link_limit_s"] = round(limit, 2)
-                for tool, result in results.items():
-                    row[f"{tool}_pct_of_link"] = round(100 * limit / result.seconds, 1)
-                print(json.dumps(row), flush=True)
-            proxy.delay_seconds = 0.0
+            bench.over_link(
+                "d) 3 x 100 MB fan-out, 100 Mbit/s",
+                hundred,
+                [targets[n] for n in ("ftps", "ftps2", "sftp")],
+                LINK_MBIT,
+                0.0,
+            )
+            bench.over_link("d) 3 x 100 MB fan-out, 100 Mbit/s, 50 ms RTT", hundred,
+                            [targets[n] for n in ("ftps", "ftpsfar", "sftpfar")], LINK_MBIT,
+                            ONE_WAY_DELAY)  # fmt: skip
         if "e" in scenarios:
             sizes = [random.Random(index).randint(5, 15) * 1024**2 for index in range(photos)]
             evening = make_set(sets / "evening", photos, sizes)
-            chosen = [t for name, t in targets.items() if name.startswith("evening")]
-            # Every byte crosses the shaped loopback twice (through the delay proxy).
-            limit = 2 * len(chosen) * sum(sizes) * 8 / (EVENING_MBIT * 1e6)
-            proxy.delay_seconds = 0.05
-            with shaped(EVENING_MBIT):
-                results = bench.compare(
-                    f"e) 5 accounts x {photos} photos of 5-15 MB, 100 ms RTT, 50 Mbit/s",
-                    evening, chosen,
-                )  # fmt: skip
-            proxy.delay_seconds = 0.0
-            row = bench.rows[-1]
-            row["link_limit_s"] = round(limit, 1)
-            for tool, result in results.items():
-                row[f"{tool}_pct_of_link"] = round(100 * limit / result.seconds, 1)
-                first, last = min(result.finished), max(result.finished)
-                row[f"{tool}_accounts_spread_pct"] = round(100 * (last - first) / last, 1)
-            print(json.dumps(row), flush=True)
+            bench.over_link(
+                f"e) 5 accounts x {photos} photos of 5-15 MB, 100 ms RTT, 50 Mbit/s", evening,
+                [t for name, t in targets.items() if name.startswith("evening")], EVENING_MBIT,
+                0.05,
+            )  # fmt: skip
     print("\nFIGURES " + json.dumps(bench.rows), flush=True)
     return 0
 
@@ -359,9 +396,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.inside:
         return inside(args.scenarios, args.photos)
-    for tool in ("ip", "tc", "lftp", "rclone"):
+    for tool in ("ip", "tc", "lftp", "rclone", "/usr/bin/time"):
         if not shutil.which(tool):
-            raise SystemExit(f"{tool} is not installed (apt-get install iproute2 lftp rclone)")
+            raise SystemExit(f"{tool} is not installed (apt-get install iproute2 lftp rclone time)")
     if os.geteuid() != 0:
         raise SystemExit("the benchmark makes a network namespace and a system user: run as root")
     subprocess.run(["ip", "netns", "delete", NAMESPACE], capture_output=True, check=False)

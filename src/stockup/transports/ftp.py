@@ -90,6 +90,21 @@ class _FtpTweaks(ftplib.FTP):
         self.welcome = self.getresp()
         return self.welcome
 
+    def log_in(self, user: str, password: str) -> str:
+        """ftplib's login(), with USER and PASS sent together: one round trip
+        fewer per connection (ftplib waits for the 331 first). The password
+        goes where ftplib would send it anyway: to this server, after TLS."""
+        self.putcmd(f"USER {user}")
+        self.putcmd(f"PASS {password}")
+        user_reply, pass_reply = _reply(self), _reply(self)
+        # A 230 to USER needs no password: PASS's reply (503) then means nothing.
+        reply = user_reply if user_reply[0] != "3" else pass_reply
+        if reply[0] == "2":
+            return reply
+        if reply[0] in "45":
+            raise (ftplib.error_perm if reply[0] == "5" else ftplib.error_temp)(reply)
+        raise ftplib.error_reply(reply)  # 332: an ACCT stockup has none for
+
     def _dial(self, host: str, port: int) -> socket.socket:
         assert self.timeout is not None  # FtpTransport always sets one
         return dial(self.proxy, host, port, self.timeout)
@@ -450,7 +465,7 @@ class FtpTransport(Transport):
             client.close()
             raise os_error(exc, endpoint, "connect") from None
         try:
-            client.login(self.credentials.username, self.credentials.password.reveal())
+            client.log_in(self.credentials.username, self.credentials.password.reveal())
         except ftplib.error_perm as exc:
             client.close()
             raise AuthenticationFailed(
@@ -640,8 +655,9 @@ class FtpTransport(Transport):
             with contextlib.suppress(OSError):
                 data.shutdown(socket.SHUT_RDWR)
         if client is not None and data is None:
+            # QUIT without waiting for its 221: the run ends a round trip sooner.
             with contextlib.suppress(ftplib.Error, OSError, EOFError, TimeoutError):
-                await asyncio.wait_for(self._run(client.quit), self._timeouts.reply)
+                await asyncio.wait_for(self._run(client.putcmd, "QUIT"), self._timeouts.reply)
         if client is not None:
             client.close()
         self._ftp = None
