@@ -83,7 +83,8 @@ class Outcome:
     expected: int
     failed: bool
     finished: list[float] = field(default_factory=list)
-    """Per target: seconds from the start until its last file was written."""
+    """Per target: seconds from the start until its last file was complete
+    (its ctime: stockup renames a finished file, the peers set its mtime)."""
     peak_mib: float | None = None
     """The tool's peak resident memory (stockup's only: one process)."""
 
@@ -182,7 +183,7 @@ class Bench:
             for p in folder.iterdir()
             if p.name in sizes and p.stat().st_size == sizes[p.name]
         )
-        finished = [max((s.st_mtime for s in stats), default=wall_start) - wall_start
+        finished = [max((s.st_ctime for s in stats), default=wall_start) - wall_start
                     for stats in landed]  # fmt: skip
         peak_mib = int(rss_file.read_text().split()[-1]) / 1024 if tool == "stockup" else None
         return Outcome(seconds, complete, len(sizes) * len(folders), failed, finished, peak_mib)

@@ -231,6 +231,29 @@ def test_load_2000_files_to_three_accounts(
             assert_complete(cli, server, files, account=name)
 
 
+def test_many_sftp_connections_far_away_stay_under_200_mib(
+    cli: Cli, tmp_path: Path, start_server: ServerFactory
+) -> None:
+    # Far away, what a connection hands its SSH channel waits there for the
+    # window to open: a chunk per connection, and asyncssh's copies of it.
+    files = make_batch(tmp_path / "batch", [10_000_000] * 24)
+    with start_server("asyncssh-sftp", proxy=True) as server:
+        assert server.proxy is not None
+        server.proxy.delay_seconds = 0.05
+        cli.ok("init")
+        add_account(cli, server)
+        peak = tmp_path / "peak-rss"
+        proc = cli.spawn(
+            "upload", "--skip-checks", "--no-progress", str(tmp_path / "batch"), "--to", "srv",
+            "--connections", "12", peak_rss_to=peak,
+        )  # fmt: skip
+        assert proc.wait(timeout=300) == 0
+        assert_complete(cli, server, files)
+    peak_mib = int(peak.read_text()) / 1024
+    print(f"\n12 SFTP connections at 100 ms: peak RSS {peak_mib:.0f} MiB")
+    assert peak_mib < 200, f"peak RSS {peak_mib:.0f} MiB"
+
+
 def test_two_gib_sparse_file_streams_with_flat_memory(
     cli: Cli, tmp_path: Path, start_server: ServerFactory
 ) -> None:

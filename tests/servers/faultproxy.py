@@ -10,6 +10,7 @@ control and data connections both pass through it. Faults: cut a connection
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import socket
 import struct
@@ -156,17 +157,15 @@ class FaultProxy:
             except (OSError, asyncio.CancelledError):
                 pass
 
-        try:
+        # Cancelled: the proxy is stopping. asyncio (3.11) logs a connection
+        # handler that ends cancelled with a traceback, and that logging can
+        # break pytest's next ast.parse (see _stop): it ends normally instead.
+        with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(
                 pump(reader, up_writer, cut, stall_at, upstream=True),
                 pump(up_reader, writer, None),
                 return_exceptions=True,
             )
-        except asyncio.CancelledError:
-            # The proxy is stopping. asyncio (3.11) logs a connection handler
-            # that ends cancelled with a traceback, and that logging can break
-            # pytest's next ast.parse (see _stop): end it normally instead.
-            pass
         for w in (writer, up_writer):
             w.close()
 
