@@ -303,8 +303,11 @@ def inside(scenarios: str, photos: int) -> int:
         proxy = st.enter_context(
             FaultProxy(PROXY, "127.0.0.1", [ftps_far.port, *far_ports, sftp.port])
         )
+        # stockup from this tree (a checkout of an older commit measures that
+        # commit), and the test suite's keyring.
         env = {**os.environ, "STOCKUP_HOME": str(root / "home"),
-               "PYTHONPATH": str(ROOT / "tests"), "PYTHON_KEYRING_BACKEND": KEYRING,
+               "PYTHONPATH": os.pathsep.join(str(ROOT / d) for d in ("src", "tests")),
+               "PYTHON_KEYRING_BACKEND": KEYRING,
                "STOCKUP_TEST_KEYRING": str(root / "keyring.json")}  # fmt: skip
         bench = Bench(user, pki, env, proxy)
         targets = {
