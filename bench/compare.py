@@ -99,6 +99,7 @@ class Bench:
     pki: LocalPKI
     env: dict[str, str]
     proxy: FaultProxy
+    tools: tuple[str, ...] = TOOLS
     rows: list[dict[str, object]] = field(default_factory=list)
 
     def peer_command(self, tool: str, source: Path, target: Target, folder: str) -> list[str]:
@@ -213,10 +214,11 @@ class Bench:
             if len(targets) > 1:
                 first, last = min(result.finished), max(result.finished)
                 row[f"{tool}_accounts_spread_pct"] = round(100 * (last - first) / last, 1)
+                row[f"{tool}_accounts_done_s"] = [round(s, 1) for s in result.finished]
         print(json.dumps(row), flush=True)
 
     def compare(self, label: str, source: Path, targets: list[Target]) -> dict[str, Outcome]:
-        results = {tool: self.run(tool, source, targets) for tool in TOOLS}
+        results = {tool: self.run(tool, source, targets) for tool in self.tools}
         peers = [r.seconds for tool, r in results.items() if tool != "stockup" and r.ok]
         row: dict[str, object] = {"scenario": label}
         for tool, result in results.items():
@@ -284,7 +286,7 @@ def log_lines(log: Path) -> list[str]:
     return log.read_text(errors="replace").splitlines() if log.exists() else []
 
 
-def inside(scenarios: str, photos: int) -> int:
+def inside(scenarios: str, photos: int, tools: tuple[str, ...]) -> int:
     with tempfile.TemporaryDirectory(prefix="stockup-bench-") as tmp, contextlib.ExitStack() as st:
         root = Path(tmp)
         root.chmod(0o755)
@@ -309,7 +311,7 @@ def inside(scenarios: str, photos: int) -> int:
                "PYTHONPATH": os.pathsep.join(str(ROOT / d) for d in ("src", "tests")),
                "PYTHON_KEYRING_BACKEND": KEYRING,
                "STOCKUP_TEST_KEYRING": str(root / "keyring.json")}  # fmt: skip
-        bench = Bench(user, pki, env, proxy)
+        bench = Bench(user, pki, env, proxy, tools)
         targets = {
             t.name: t
             for t in (
@@ -338,11 +340,16 @@ def inside(scenarios: str, photos: int) -> int:
         sets = root / "sets"
         if "s" in scenarios:
             tiny = make_set(sets / "1x1KB", 1, 1024)
-            times = {tool: statistics.median(bench.run(tool, tiny, [targets["ftps"]]).seconds
-                                             for _ in range(7)) for tool in TOOLS}  # fmt: skip
+            times = {
+                tool: statistics.median(
+                    bench.run(tool, tiny, [targets["ftps"]]).seconds for _ in range(7)
+                )
+                for tool in bench.tools
+            }
             row = {"scenario": "s) start-up: 1 x 1 KB, FTPS (median of 7)",
-                   **{f"{tool}_s": round(s, 3) for tool, s in times.items()},
-                   "stockup_minus_lftp_s": round(times["stockup"] - times["lftp"], 3)}  # fmt: skip
+                   **{f"{tool}_s": round(s, 3) for tool, s in times.items()}}  # fmt: skip
+            if "lftp" in times:
+                row["stockup_minus_lftp_s"] = round(times["stockup"] - times["lftp"], 3)
             bench.rows.append(row)
             print(json.dumps(row), flush=True)
         if "a" in scenarios:
@@ -396,10 +403,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", default="sabcde", help="which of s a b c d e to run")
     parser.add_argument("--photos", type=int, default=200, help="photos per account in row e")
+    parser.add_argument("--tools", default=",".join(TOOLS), help="which of the tools to run")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inside:
-        return inside(args.scenarios, args.photos)
+        return inside(args.scenarios, args.photos, tuple(args.tools.split(",")))
     for tool in ("ip", "tc", "lftp", "rclone", "/usr/bin/time"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is not installed (apt-get install iproute2 lftp rclone time)")
@@ -414,7 +422,7 @@ def main() -> int:
             )
         return subprocess.run(
             ["ip", "netns", "exec", NAMESPACE, sys.executable, __file__, "--inside",
-             "--scenarios", args.scenarios, "--photos", str(args.photos)],
+             "--scenarios", args.scenarios, "--photos", str(args.photos), "--tools", args.tools],
             check=False,
         ).returncode  # fmt: skip
     finally:
