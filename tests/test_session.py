@@ -21,6 +21,7 @@ from stockup.credentials import Credentials
 from stockup.journal import Journal, write_history_csv
 from stockup.passphrase import PassphraseSource
 from stockup.paths import Paths
+from stockup.ratelimit import RateLimiter
 from stockup.results import FileResult, Status
 from stockup.secret import Secret
 from stockup.session import UploadRequest, UploadSession, UploadSettings
@@ -52,7 +53,7 @@ def test_the_front_ends_share_every_default() -> None:
         Paths(Path("c"), Path("d"), Path("s"))
     )
     assert (options.timeouts.connect, options.timeouts.reply, options.timeouts.stall) == (7, 7, 7)
-    assert options.limiter is not None and options.limiter.rate == 1000
+    assert isinstance(options.limiter, RateLimiter) and options.limiter.rate == 1000
 
 
 def test_demo_uses_the_session_and_its_defaults() -> None:

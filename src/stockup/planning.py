@@ -109,6 +109,12 @@ class Plan:
     def total_bytes(self) -> int:
         return sum(job.artwork.size for job in self.all_jobs())
 
+    def bytes_per_account(self) -> dict[str, int]:
+        sizes: dict[str, int] = {}
+        for job in self.all_jobs():
+            sizes[job.account.name] = sizes.get(job.account.name, 0) + job.artwork.size
+        return sizes
+
     def scratch(self) -> Path:
         if self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="stockup-pack-"))

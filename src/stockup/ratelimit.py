@@ -7,6 +7,7 @@ import asyncio
 import re
 import threading
 import time
+from typing import Protocol
 
 from stockup.errors import UsageError
 
@@ -22,6 +23,16 @@ def parse_rate(text: str) -> float:
     if not match or float(match.group(1)) <= 0:
         raise UsageError(f"invalid rate {text!r}: use bytes per second like 500K, 20M or 1G")
     return float(match.group(1)) * UNITS[match.group(2).upper()]
+
+
+class Limiter(Protocol):
+    """What a transport calls before each block it sends (``TransportOptions.limiter``)."""
+
+    def wait_sync(self, nbytes: int) -> None: ...
+
+    async def wait(self, nbytes: int) -> None: ...
+
+    def chunk_size(self) -> int: ...
 
 
 class RateLimiter:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from stockup.engine import TransportFactory, UploadEngine
 from stockup.errors import UploadBusy, UsageError
 from stockup.fsutil import held_locks
 from stockup.journal import Journal
+from stockup.pacing import Pacer
 from stockup.passphrase import PassphraseSource
 from stockup.paths import Paths
 from stockup.planning import Plan, plan_upload
@@ -120,13 +122,19 @@ class UploadSession:
         self.store = store
         self.request = request
         self.accounting = Accounting(names, listeners)
+        self._pacer: Pacer | None = None
         self._open_transport = open_transport or self._real_transports()
 
     def _real_transports(self) -> TransportFactory:
         options = self.request.settings.transport_options(self.store.paths)
+        if len(self.accounts) > 1:  # they share the uplink: pace them to finish together
+            self._pacer = Pacer([a.name for a in self.accounts], options.limiter)
 
         def factory(account: Account, credentials: Credentials) -> Transport:
-            return open_transport(account.server, credentials, options)
+            paced = options
+            if self._pacer is not None:
+                paced = dataclasses.replace(options, limiter=self._pacer.account(account.name))
+            return open_transport(account.server, credentials, paced)
 
         return factory
 
@@ -180,6 +188,8 @@ class UploadSession:
             contextlib.closing(Journal(paths.journal_file)) as journal,
         ):
             plan = await asyncio.to_thread(self._plan, journal)
+            if self._pacer is not None:
+                self._pacer.plan(plan.bytes_per_account())
             try:
                 for note in plan.notes:
                     self.accounting(Notice("", note))

@@ -18,7 +18,7 @@ from pathlib import Path
 from stockup.credentials import Credentials
 from stockup.errors import UsageError
 from stockup.proxy import host_port
-from stockup.ratelimit import RateLimiter
+from stockup.ratelimit import Limiter
 
 ProgressCallback = Callable[[int], None]
 """Called with the number of bytes just sent."""
@@ -67,8 +67,9 @@ class TransportOptions:
     """How a transport behaves, the same for every account of a run."""
 
     timeouts: Timeouts = field(default_factory=Timeouts)
-    limiter: RateLimiter | None = None
-    """One byte-rate budget shared by every transfer of the run."""
+    limiter: Limiter | None = None
+    """Called before each block: the run's rate limit (``--limit-rate``), and
+    with several accounts, their pacing (:mod:`stockup.pacing`)."""
     known_hosts: Path | None = None
     """stockup's own SSH known-hosts file (SFTP)."""
     trust_unknown_host_key: bool = False
