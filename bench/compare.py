@@ -290,7 +290,9 @@ def inside(scenarios: str, photos: int, tools: tuple[str, ...]) -> int:
     with tempfile.TemporaryDirectory(prefix="stockup-bench-") as tmp, contextlib.ExitStack() as st:
         root = Path(tmp)
         root.chmod(0o755)
-        user = st.enter_context(real.system_user(root / "users"))
+        # A user of its own: the test suite (tests/servers/real.py) removes its own
+        # user, with its home, when it starts.
+        user = st.enter_context(real.system_user(root / "users", "stockupbench"))
         pki = LocalPKI(root / "pki")
         cert = pki.issue("server", hosts=("localhost", "127.0.0.1", PROXY))
         near_ports, far_ports = real.free_port_range(20), real.free_port_range(20)
