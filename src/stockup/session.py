@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from stockup.accounting import Accounting, Listener, Notice
@@ -133,7 +132,7 @@ class UploadSession:
         def factory(account: Account, credentials: Credentials) -> Transport:
             paced = options
             if self._pacer is not None:
-                paced = dataclasses.replace(options, limiter=self._pacer.account(account.name))
+                paced = replace(options, limiter=self._pacer.account(account.name))
             return open_transport(account.server, credentials, paced)
 
         return factory
