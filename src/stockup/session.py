@@ -121,14 +121,12 @@ class UploadSession:
         self.store = store
         self.request = request
         self.accounting = Accounting(names, listeners)
-        self._pacer: Pacer | None = None
-        self._open_transport = open_transport or self._real_transports()
+        options = request.settings.transport_options(store.paths)
+        # Accounts share the uplink: with several, they are paced to finish together.
+        self._pacer = Pacer(names, options.limiter) if len(names) > 1 else None
+        self._open_transport = open_transport or self._real_transports(options)
 
-    def _real_transports(self) -> TransportFactory:
-        options = self.request.settings.transport_options(self.store.paths)
-        if len(self.accounts) > 1:  # they share the uplink: pace them to finish together
-            self._pacer = Pacer([a.name for a in self.accounts], options.limiter)
-
+    def _real_transports(self, options: TransportOptions) -> TransportFactory:
         def factory(account: Account, credentials: Credentials) -> Transport:
             paced = options
             if self._pacer is not None:

@@ -11,14 +11,19 @@ failure is raised as a :class:`stockup.errors.TransportError` subclass whose
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stockup.credentials import Credentials
 from stockup.errors import UsageError
 from stockup.proxy import host_port
 from stockup.ratelimit import Limiter
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 ProgressCallback = Callable[[int], None]
 """Called with the number of bytes just sent."""
@@ -98,23 +103,21 @@ class ConnectionInfo:
 
     @property
     def certificate_subject(self) -> str | None:
-        return self._certificate_fact("subject")
+        return self._certificate.subject.rfc4514_string() if self._certificate else None
 
     @property
     def certificate_expires(self) -> str | None:
-        return self._certificate_fact("expires")
+        return self._certificate.not_valid_after_utc.isoformat() if self._certificate else None
 
-    def _certificate_fact(self, fact: str) -> str | None:
+    @functools.cached_property
+    def _certificate(self) -> x509.Certificate | None:
         if not self.certificate_der:
             return None
         # cryptography's X.509 code takes longer to import than an upload of
         # a small file takes to start; only `account test` shows these.
         from cryptography import x509
 
-        cert = x509.load_der_x509_certificate(self.certificate_der)
-        if fact == "subject":
-            return cert.subject.rfc4514_string()
-        return cert.not_valid_after_utc.isoformat()
+        return x509.load_der_x509_certificate(self.certificate_der)
 
 
 class Transport(abc.ABC):

@@ -246,8 +246,8 @@ class _ExplicitFTPS(_FtpTweaks, ftplib.FTP_TLS):
         # ClientHello in the socket until then); a refusal comes on the control
         # connection instead, so both are watched until the handshake is done.
         secure = self._wrap_data(conn, handshake=False)
-        if secure is conn:
-            return conn, self._preliminary_reply()
+        if secure is conn:  # PROT C
+            return super()._start_data(conn)
         assert isinstance(secure, ssl.SSLSocket) and self.sock is not None
         reply: str | None = None
         deadline = time.monotonic() + (self.timeout or self.reply_seconds)
