@@ -5,19 +5,23 @@ sockets, no sleeps: the whole file runs in a couple of seconds."""
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from stockup.accounting import (
     Accounting,
     AccountStopped,
     Event,
+    Notice,
     TransferPosition,
     TransferProgress,
     TransferStarted,
 )
+from stockup.cli.progress import RichRenderer
 from stockup.config import Account
 from stockup.credentials import Credentials
 from stockup.engine import UploadEngine
@@ -30,6 +34,7 @@ from stockup.errors import (
     ProxyCannotReach,
     ProxyRefused,
     QuotaExceeded,
+    TemporaryServerError,
 )
 from stockup.journal import Journal
 from stockup.planning import Plan, plan_upload
@@ -163,6 +168,71 @@ def test_account_level_errors_stop_that_account_alone(
     # Stopping means not trying every file: at most one file's attempts were spent.
     assert rig.servers["one"].log.count(("connect", "")) <= 3
     assert len(rig.landed("two")) == 5
+
+
+@pytest.mark.parametrize(
+    "too_many",
+    [
+        TemporaryServerError("server replied 421 too many connections from your address"),
+        AuthenticationFailed("server replied 530 the maximum number of clients (2) are connected"),
+    ],
+    ids=["421-at-greeting", "530-at-login"],
+)
+def test_a_server_taking_fewer_connections_gets_every_file_over_those(
+    rig: Rig, too_many: Exception
+) -> None:
+    """The refusals arrive before the two taken connections have logged in:
+    the engine waits for them before it decides the server is full."""
+    files = [rig.file(f"f{i}.jpg", 40_000 + i, seed=i) for i in range(8)]
+    server = rig.servers["one"]
+    server.max_open, server.too_many = 2, too_many  # type: ignore[assignment]
+    summary = rig.run(attempts=3, connections=4)
+    assert summary.ok and summary.count(Status.UPLOADED) == 16
+    assert rig.landed("one") == {f.name: f.read_bytes() for f in files}
+    one = rig.by_file(summary, "one")
+    assert all(r.attempts == 1 for r in one.values())
+    assert server.most_open == 2
+    # A refused connection is not tried again: no failed logins piling up.
+    assert server.log.count(("connect", "")) == 4
+    assert not [e for e in rig.events if isinstance(e, AccountStopped)]
+    notices = [e for e in rig.events if isinstance(e, Notice)]
+    assert [n.account for n in notices] == ["one", "one"]
+    assert all("beside the 2 open" in n.message for n in notices)
+    snapshot = rig.accounting.snapshot()
+    assert snapshot.overall.done == snapshot.overall.total
+
+
+def test_a_file_given_back_leaves_no_stale_bar(rig: Rig) -> None:
+    """A refused connection's file starts again on another connection: the
+    terminal shows it once, and nothing of it after the run."""
+    for i in range(4):
+        rig.file(f"f{i}.jpg", 40_000, seed=i)
+    rig.servers["one"].max_open = 1
+    plan = rig.plan()
+    engine = rig.engine(connections=4)
+    renderer = RichRenderer(Console(file=io.StringIO(), width=100), rig.accounting)
+    rig.accounting.listeners.append(renderer)
+    try:
+        summary = Summary(asyncio.run(engine.run(plan, rig.credentials())))
+    finally:
+        plan.close()
+    assert summary.ok and [e for e in rig.events if isinstance(e, Notice)]
+    left = [t.description for t in renderer.progress.tasks if ".jpg" in t.description]
+    assert left == []
+
+
+def test_a_wrong_password_on_every_connection_still_stops_the_account(rig: Rig) -> None:
+    """No connection logged in: a refused login is the account's, even with
+    four connections failing at once."""
+    for i in range(6):
+        rig.file(f"f{i}.jpg", 10_000, seed=i)
+    rig.servers["one"].password = "other"
+    summary = rig.run(attempts=3, connections=4)
+    stopped = [e for e in rig.events if isinstance(e, AccountStopped)]
+    assert [e.account for e in stopped] == ["one"] and "login failed" in stopped[0].reason
+    assert not [e for e in rig.events if isinstance(e, Notice)]
+    assert all(r.status == Status.FAILED for r in rig.by_file(summary, "one").values())
+    assert len(rig.landed("two")) == 6
 
 
 def test_a_final_error_fails_the_file_at_once(rig: Rig) -> None:

@@ -153,6 +153,62 @@ def test_wrong_password_on_one_of_three(
     assert "definitely-wrong-pw" not in "".join(r.output for r in cli.history)
 
 
+class _TwoLoginsAtOnce:
+    """ProFTPD's ``MaxClientsPerUser 2``, which pyftpdlib has no setting for:
+    a third login of the user at once is refused with ProFTPD's 530."""
+
+    logged_in = 0
+
+    def handle_auth_success(self, home: str, password: str, msg_login: str) -> None:
+        handler = type(self)
+        if handler.logged_in >= 2:
+            self.respond(  # type: ignore[attr-defined]
+                "530 Sorry, the maximum number of clients (2) for this user are already connected."
+            )
+            return
+        handler.logged_in += 1
+        self.counted = True
+        super().handle_auth_success(home, password, msg_login)  # type: ignore[misc]
+
+    def close(self) -> None:
+        if getattr(self, "counted", False):
+            type(self).logged_in -= 1
+            self.counted = False
+        super().close()  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "kind", ["vsftpd-ftps", "pyftpdlib-ftps"], ids=["421-vsftpd", "530-proftpd"]
+)
+def test_a_server_taking_two_connections_of_four_gets_every_file_over_two(
+    cli: Cli, tmp_path: Path, start_server: ServerFactory, kind: str
+) -> None:
+    """vsftpd's max_per_ip refuses the third connection at its greeting (421);
+    ProFTPD refuses the third login (530). Neither is the file's fault nor a
+    wrong password: the account goes on over the two it has."""
+    files = make_batch(tmp_path / "batch", [150_000 + i for i in range(10)])
+    limited = (
+        start_server(kind, max_per_ip=2)
+        if kind.startswith("vsftpd")
+        else start_server(kind, behaviour=(_TwoLoginsAtOnce,))
+    )
+    with limited as server:
+        cli.ok("init")
+        add_account(cli, server)
+        result = cli(
+            "upload", "--skip-checks", str(tmp_path / "batch"), "--to", "srv", "--json",
+            "--connections", "4",
+        )  # fmt: skip
+        assert result.returncode == 0, result.output
+        report = json.loads(result.stdout)
+        assert report["summary"]["uploaded"] == 10 and report["summary"]["failed"] == 0
+        assert all(r["attempts"] == 1 for r in report["results"])
+        assert_landed(server, files)
+    refused = [line for line in result.stderr.splitlines() if "refused a connection" in line]
+    assert len(refused) == 2 and all("beside the 2 open" in line for line in refused)
+    assert ("421" if kind.startswith("vsftpd") else "530") in refused[0]
+
+
 def test_sigkill_mid_upload_then_resume(
     cli: Cli, tmp_path: Path, start_server: ServerFactory
 ) -> None:

@@ -32,7 +32,8 @@ class RunStarted:
 
 @dataclass(frozen=True)
 class Notice:
-    """Something the user must be told once per run (a plain-FTP account)."""
+    """Something the user must be told once per run (a plain-FTP account, a
+    server refusing a connection)."""
 
     account: str
     message: str

@@ -10,7 +10,12 @@ again with exponential backoff and jitter, resuming the partial file; a file
 whose attempts are spent, or that fails for good, fails alone and the account
 goes on with its other files. Only errors about the account itself (login,
 certificate, host key, name, quota), or a server that could not be reached
-at all, stop that account; other accounts never notice. Every attempt is
+at all, stop that account; other accounts never notice. A server that takes
+fewer connections than the pool asks for (a ``421 too many connections`` at
+the greeting, or ProFTPD's ``530`` for too many logins of one user) keeps the
+connections it took: the refused one gives its file back and the account goes
+on with fewer for the rest of the run (trying the refused one again would
+mean failed logins, which lock agency accounts). Every attempt is
 journaled before a byte is sent, so an interrupted run, even a ``kill -9``,
 resumes where it stopped.
 """
@@ -23,12 +28,13 @@ import random
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from stockup.accounting import (
     AccountStopped,
     Listener,
+    Notice,
     RunFinished,
     RunStarted,
     TransferFinished,
@@ -82,6 +88,17 @@ class _AccountState:
     connected_once: bool = False
     """Some connection of this account logged in during this run: the server
     is there, so a failing file is that file's problem."""
+    logged_in: set[Transport] = field(default_factory=set)
+    """This account's connections that are logged in now."""
+    logging_in: int = 0
+    """This account's connections logging in now."""
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    """Notified when a connection has logged in or failed to."""
+
+
+class _Refused(Exception):
+    """A connection refused beside the account's others (see the module's
+    docstring): its file was not tried and goes back to the queue."""
 
 
 class UploadEngine:
@@ -172,7 +189,11 @@ class UploadEngine:
             while queue and state.stopped is None:
                 job: Job | None = queue.popleft()
                 while job is not None:
-                    result = await self._send(job, credentials, connection, state)
+                    try:
+                        result = await self._send(job, credentials, connection, state)
+                    except _Refused:
+                        queue.appendleft(job)  # the account's other connections take it
+                        return
                     self._record(job, result)
                     if result.status != Status.UPLOADED and job.then is not None:
                         for follower in job.then.chain():
@@ -181,11 +202,14 @@ class UploadEngine:
                         break
                     job = job.then
         finally:
-            await _close(connection)
+            await _close(connection, state)
 
     async def _send(
         self, job: Job, credentials: Credentials, connection: list[Transport], state: _AccountState
     ) -> FileResult:
+        """Send one file, trying again as the error allows. Raises
+        :class:`_Refused` when the server refuses this worker's connection
+        beside others of the account."""
         account, art = job.account, job.artwork
         if job.sha256 is None:
             try:
@@ -218,12 +242,14 @@ class UploadEngine:
             self.journal.start_attempt(
                 account.name, job.remote_path, art.label, job.sha256, art.size
             )
-            connecting = not connection
             try:
-                if connecting:
-                    connection.append(self.open_transport(account, credentials))
-                    await connection[0].connect()
-                    state.connected_once = True
+                if not connection:
+                    try:
+                        await self._connect(account, credentials, connection, state)
+                    except TransportError as exc:
+                        if await self._refused_beside_others(account.name, exc, state):
+                            raise _Refused from exc
+                        raise
                 unreachable = False
                 await send_file(
                     connection[0],
@@ -235,8 +261,10 @@ class UploadEngine:
                     progress=progress,
                     position=position,
                 )
+            except _Refused:
+                raise  # not an attempt at this file: the worker gives it back
             except TransportError as exc:
-                await _close(connection)
+                await _close(connection, state)
                 if exc.retryable and attempt < self.attempts:
                     resume = True
                     await asyncio.sleep(self._backoff(attempt))
@@ -249,7 +277,7 @@ class UploadEngine:
                 error = f"{art.label}: {exc.strerror or exc}"
                 return self._fail(job, outcome(Status.FAILED, attempt, error))
             except Exception as exc:  # a bug: this file fails, the run goes on
-                await _close(connection)
+                await _close(connection, state)
                 log.exception("sending %s to %s failed", art.label, account.name)
                 error = redact(f"internal error ({type(exc).__name__}): {exc}")
                 return self._fail(job, outcome(Status.FAILED, attempt, error))
@@ -260,6 +288,50 @@ class UploadEngine:
                 )
             return outcome(Status.UPLOADED, attempt)
         raise AssertionError("unreachable: the last attempt returns")
+
+    async def _connect(
+        self,
+        account: Account,
+        credentials: Credentials,
+        connection: list[Transport],
+        state: _AccountState,
+    ) -> None:
+        connection.append(self.open_transport(account, credentials))
+        state.logging_in += 1
+        try:
+            await connection[0].connect()
+            state.logged_in.add(connection[0])
+            state.connected_once = True
+        finally:
+            state.logging_in -= 1
+            async with state.changed:
+                state.changed.notify_all()
+
+    async def _refused_beside_others(
+        self, account: str, exc: TransportError, state: _AccountState
+    ) -> bool:
+        """Whether a connection that could not log in was refused for being
+        one too many. The same credentials logged in on another connection,
+        so a refused login or a retryable refusal (``421``) is the server's
+        limit, not the account's fault. Waits until the account's other
+        connections have logged in or failed: a server refuses the extra
+        connection at its greeting, before the others have finished
+        logging in."""
+        if not (exc.retryable or isinstance(exc, AuthenticationFailed)):
+            return False
+        async with state.changed:
+            await state.changed.wait_for(lambda: state.logging_in == 0)
+        if not state.logged_in:
+            return False
+        # Once per refused connection: a server that takes two of four says so twice.
+        self.emit(
+            Notice(
+                account,
+                f"{account}: the server refused a connection beside the "
+                f"{len(state.logged_in)} open ({exc}); going on with those",
+            )
+        )
+        return True
 
     def _stop_account(self, name: str, state: _AccountState, reason: str) -> None:
         if state.stopped is None:
@@ -282,7 +354,8 @@ class UploadEngine:
         self.emit(TransferFinished(job, result))
 
 
-async def _close(connection: list[Transport]) -> None:
+async def _close(connection: list[Transport], state: _AccountState) -> None:
     for transport in connection:
+        state.logged_in.discard(transport)
         await transport.close()
     connection.clear()

@@ -143,9 +143,10 @@ ServerFactory = Callable[..., contextlib.AbstractContextManager[Running]]
 @pytest.fixture
 def start_server(request: pytest.FixtureRequest, tmp_path: Path, certs: Certs) -> ServerFactory:
     """``start_server(kind, proxy=False, cert=certs.good, quota_full=False,
-    trust_host_key=True, lab=None, ipv6=False)``: a context manager yielding a
-    :class:`Running`. ``lab``: run a real server in that lab (see
-    tests.servers.lab); ``ipv6``: listen on ::1 only."""
+    trust_host_key=True, lab=None, ipv6=False, max_per_ip=0)``: a context
+    manager yielding a :class:`Running`. ``lab``: run a real server in that lab
+    (see tests.servers.lab); ``ipv6``: listen on ::1 only; ``max_per_ip``:
+    vsftpd takes that many connections at once (0: no limit)."""
 
     counter = itertools.count()
 
@@ -160,6 +161,7 @@ def start_server(request: pytest.FixtureRequest, tmp_path: Path, certs: Certs) -
         behaviour: tuple[type[Any], ...] = (),
         lab: Lab | None = None,
         ipv6: bool = False,
+        max_per_ip: int = 0,
     ) -> Iterator[Running]:
         cert = cert or certs.good
         serial = next(counter)
@@ -205,6 +207,7 @@ def start_server(request: pytest.FixtureRequest, tmp_path: Path, certs: Certs) -
                             pasv_address=PROXY_HOST if proxy else None,
                             host=host,
                             netns=netns,
+                            max_per_ip=max_per_ip,
                         )
                     )
             if info.protocol != "ftp" and info.protocol != "sftp":

@@ -187,7 +187,10 @@ def vsftpd(
     log_protocol: bool = False,
     host: str = "127.0.0.1",
     netns: str | None = None,
+    max_per_ip: int = 0,
 ) -> Iterator[ServerInfo]:
+    """``max_per_ip``: connections taken from one address (0: no limit);
+    vsftpd refuses the others with ``421`` at the greeting."""
     require(VSFTPD, "vsftpd")
     workdir.mkdir(parents=True, exist_ok=True)
     empty = workdir / "empty"
@@ -217,6 +220,7 @@ def vsftpd(
         "use_localtime=NO",
         f"vsftpd_log_file={workdir / 'vsftpd.log'}",
         "dirmessage_enable=NO",
+        f"max_per_ip={max_per_ip}",
     ]
     if cert:
         lines += [

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from stockup.config import Account
 from stockup.credentials import Credentials
-from stockup.errors import AuthenticationFailed, TransportError
+from stockup.errors import AuthenticationFailed, TemporaryServerError, TransportError
 from stockup.transports.base import (
     ConnectionInfo,
     Endpoint,
@@ -51,6 +51,13 @@ class MemoryServer:
     connections: int = 0
     open_now: int = 0
     most_open: int = 0
+    max_open: int | None = None
+    """Connections it takes at once (counted from the greeting, as servers
+    count them); those beyond are refused with ``too_many``."""
+    too_many: TransportError = field(
+        default_factory=lambda: TemporaryServerError("server replied 421 too many connections")
+    )
+    greeted: int = 0
 
     def fail(
         self,
@@ -106,7 +113,13 @@ class MemoryTransport(Transport):
         server.log.append(("connect", ""))
         if fault := server.fault("connect", ""):
             await _strike(fault)
+        if server.max_open is not None and server.greeted >= server.max_open:
+            raise server.too_many
+        server.greeted += 1
+        for _ in range(3):  # logging in takes turns: a refusal comes sooner
+            await asyncio.sleep(0)
         if self.credentials.password.reveal() != server.password:
+            server.greeted -= 1
             raise AuthenticationFailed(f"{self.endpoint.host}: login failed")
         self.connected = True
         server.connections += 1
@@ -167,6 +180,7 @@ class MemoryTransport(Transport):
     async def close(self) -> None:
         if self.connected:
             self.server.open_now -= 1
+            self.server.greeted -= 1
             self.connected = False
 
 

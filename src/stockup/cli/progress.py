@@ -132,7 +132,8 @@ class RichRenderer:
                     self.tasks[account.name] = self._task(f"  {account.name}")
             case Notice(message=message):
                 output.warning(message)
-            case TransferStarted(job=job):
+            case TransferStarted(job=job) if job.id not in self.files:
+                # A file a refused connection gave back starts again on another.
                 self.files[job.id] = self._task(output.plain(f"    {job.account.name}: {job.name}"))
             case TransferFinished(job=job, result=result):
                 if job is not None and job.id in self.files:
