@@ -10,6 +10,7 @@ from pathlib import Path
 
 import asyncssh
 import pytest
+from pyftpdlib.handlers import TLS_DTPHandler
 
 from stockup.demo.servers import PASSWORD
 from stockup.errors import HostKeyUnknown
@@ -83,6 +84,33 @@ def test_ftps_shows_tls_and_certificate(
     assert "CN=localhost" in out and "expires" in out
     assert certs.good.sha256[:2].upper() in out
     assert out.strip().endswith("ok")
+
+
+class _RaggedListingEnd(TLS_DTPHandler):  # type: ignore[misc]
+    """Closes the data connection without TLS close_notify, as pyftpdlib does
+    now and then on its own (it made this file's tests flaky)."""
+
+    def close(self) -> None:
+        self._error = True  # pyftpdlib's way to skip its SSL shutdown
+        super().close()
+
+
+class RaggedListings:
+    dtp_handler = _RaggedListingEnd
+
+
+def test_a_listing_ended_without_close_notify_is_listed(
+    cli: Cli, start_server: ServerFactory
+) -> None:
+    """ftplib's listing calls unwrap(), which fails with SHUTDOWN_WHILE_IN_INIT
+    on every such listing; the 226 is what says the listing is complete."""
+    with start_server("pyftpdlib-ftps", behaviour=(RaggedListings,)) as server:
+        (server.upload_root / "already-there.jpg").write_bytes(b"x")
+        cli.ok("init")
+        add_account(cli, server)
+        result = cli("account", "test", "srv")
+    assert result.returncode == 0, result.output
+    assert result.stdout.strip().endswith("ok")
 
 
 def test_a_listing_cut_once_is_tried_again(cli: Cli, start_server: ServerFactory) -> None:

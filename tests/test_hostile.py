@@ -83,6 +83,41 @@ def test_an_endless_greeting_is_refused_in_bounded_time_and_memory(
         assert raised.value.retryable
 
 
+class _Endless:
+    """An asynchat producer of names that never runs out."""
+
+    def more(self) -> bytes:
+        return b"a-name-among-very-many.jpg\r\n" * 4096
+
+
+class EndlessListing:
+    """Answers NLST with names that never end."""
+
+    def ftp_NLST(self, path: str) -> None:
+        self.push_dtp_data(_Endless(), isproducer=True, cmd="NLST")  # type: ignore[attr-defined]
+
+
+def test_an_endless_listing_is_refused_in_bounded_memory(start_server: ServerFactory) -> None:
+    with start_server("pyftpdlib-ftps", behaviour=(EndlessListing,)) as server:
+
+        async def list_names() -> None:
+            transport = server.transport(timeouts=Timeouts(connect=5, reply=10, stall=10))
+            try:
+                await transport.connect()
+                await transport.list_dir(server.remote_dir)
+            finally:
+                await transport.close()
+
+        tracemalloc.start()
+        try:
+            with pytest.raises(TransportError, match="listing ran past 16 MiB"):
+                asyncio.run(list_names())
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert peak < 64 * 1024 * 1024, f"peak {peak:,} bytes"
+
+
 class MarkupReply:
     """Refuses uploads with a reply full of rich markup and an escape sequence."""
 

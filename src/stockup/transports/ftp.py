@@ -50,6 +50,7 @@ PORT_AHEAD_SECONDS = 15.0
 """How long a passive port asked for ahead stays worth using: pyftpdlib stops
 listening after 30 s (vsftpd after accept_timeout, 60 s)."""
 MAX_REPLY_BYTES = 64 * 1024
+MAX_LISTING_BYTES = 16 * 1024**2
 """Longer than any real FTP reply (RFC 959 sets no limit; greetings and
 FEAT lists are a few hundred bytes)."""
 
@@ -144,6 +145,31 @@ class _FtpTweaks(ftplib.FTP):
         if reply[0] != "1":
             raise ftplib.error_reply(reply)
         return reply
+
+    def nlst(self, *args: str) -> list[str]:
+        """ftplib's NLST, but the data connection ends as an upload's does: not
+        with ``unwrap()``, which fails with SHUTDOWN_WHILE_IN_INIT when a
+        server closes the listing's TLS connection without close_notify
+        (pyftpdlib now and then). The 226 on the control connection says
+        whether the listing is complete. No TYPE A before it either: the
+        connection stays in binary mode for uploads."""
+        names: list[str] = []
+        size = 0
+        conn, _ = self.ntransfercmd(" ".join(("NLST", *args)))
+        try:
+            with conn.makefile("r", encoding=self.encoding) as listing:
+                while line := listing.readline(self.maxline + 1):
+                    size += len(line)
+                    if len(line) > self.maxline or size > MAX_LISTING_BYTES:
+                        raise ReplyRefused(
+                            f"the server's listing ran past {MAX_LISTING_BYTES // 1024**2} MiB "
+                            f"or a line past {self.maxline} bytes"
+                        )
+                    names.append(line.rstrip("\r\n"))
+        finally:
+            conn.close()
+        self.voidresp()
+        return names
 
     def ask_port_ahead(self, *commands: str) -> list[str]:
         """Send ``commands`` with an EPSV behind them and return their replies:
