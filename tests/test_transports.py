@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from stockup.credentials import Credentials
 from stockup.errors import (
     AuthenticationFailed,
     CertificateError,
@@ -18,9 +21,11 @@ from stockup.errors import (
     QuotaExceeded,
     TransportError,
 )
+from stockup.secret import Secret
 from stockup.transfer import PART_SUFFIX, part_name, send_file
 from stockup.transports import open_transport
-from stockup.transports.base import Timeouts, Transport, TransportOptions
+from stockup.transports.base import Endpoint, Timeouts, Transport, TransportOptions
+from stockup.transports.sftp import CHUNK_SIZE, CHUNKS_IN_FLIGHT, SftpTransport
 from tests.servers.fixtures import SERVER_KINDS, Certs, Running, ServerFactory
 from tests.support.files import make_file, sha
 
@@ -175,6 +180,86 @@ def test_cut_data_connection_then_resume(proxied: Running, tmp_path: Path) -> No
     run(upload(proxied, local))
     assert sha(proxied.upload_root / local.name) == sha(local)
     assert not partial.exists()
+
+
+def sftp_transport() -> SftpTransport:
+    return SftpTransport(
+        Endpoint("a", "sftp", "h", 22), Credentials("u", Secret("p")),
+        TransportOptions(known_hosts=Path("/nonexistent/known_hosts")),
+    )  # fmt: skip
+
+
+class _SlowServerFile:
+    """An SFTP file whose every write is answered a round trip later."""
+
+    def __init__(self) -> None:
+        self.out = 0
+        self.most_out = 0
+        self.writes: list[tuple[int, int]] = []
+
+    async def write(self, data: bytes, offset: int) -> int:
+        self.out += 1
+        self.most_out = max(self.most_out, self.out)
+        self.writes.append((offset, len(data)))
+        await asyncio.sleep(0.005)
+        self.out -= 1
+        return len(data)
+
+
+def test_sftp_sends_the_next_chunk_while_the_last_is_answered(tmp_path: Path) -> None:
+    """One chunk at a time, each ended in a round trip with nothing on the
+    wire (50 MB at 50 ms: 4.7 s against 3.2 s)."""
+    local = make_file(tmp_path / "five.jpg", 5 * CHUNK_SIZE + 12_345, seed=2)
+    remote = _SlowServerFile()
+    confirmed: list[int] = []
+
+    async def go() -> None:
+        with local.open("rb") as source:
+            await sftp_transport()._write_chunks(remote, source, 0, confirmed.append)  # type: ignore[arg-type]
+
+    run(go())
+    assert remote.most_out == CHUNKS_IN_FLIGHT > 1
+    assert [offset for offset, _ in remote.writes] == [n * CHUNK_SIZE for n in range(6)]
+    assert sum(confirmed) == local.stat().st_size
+
+
+SFTP_REQUEST = 32 * 1024
+"""The granularity at which a chunk's parallel requests land (any order)."""
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    size=st.integers(1, 7 * CHUNK_SIZE),
+    pace=st.sampled_from([None, 64 * 1024, 300_000]),
+    data=st.data(),
+)
+def test_sftp_resumes_below_every_hole_a_broken_upload_can_leave(
+    size: int, pace: int | None, data: st.DataObject
+) -> None:
+    """An SFTP upload broken at any point: the chunks confirmed are on the
+    server whole; of the CHUNKS_IN_FLIGHT chunks still out, any of their
+    requests may have landed. Resuming from ``resume_offset`` of the size the
+    server then reports starts at or below the first missing byte."""
+    transport = sftp_transport()
+    pieces = []  # as _write_chunks cuts the file: never across a CHUNK_SIZE multiple
+    position = 0
+    while position < size:
+        length = min(pace or CHUNK_SIZE, CHUNK_SIZE - position % CHUNK_SIZE, size - position)
+        pieces.append((position, length))
+        position += length
+    confirmed = data.draw(st.integers(0, len(pieces) - 1), label="confirmed chunks")
+    landed = [(0, pieces[confirmed][0])]
+    for start, length in pieces[confirmed : confirmed + CHUNKS_IN_FLIGHT]:
+        for request in range(start, start + length, SFTP_REQUEST):
+            if data.draw(st.booleans()):
+                landed.append((request, min(request + SFTP_REQUEST, start + length)))
+    remote_size = max(end for _, end in landed)
+    first_missing = 0
+    for start, end in sorted(landed):
+        if start > first_missing:
+            break
+        first_missing = max(first_missing, end)
+    assert transport.resume_offset(remote_size) <= first_missing
 
 
 @pytest.mark.parametrize("kind", ["pyftpdlib-ftps", "asyncssh-sftp", "sshd-sftp", "vsftpd-ftps"])

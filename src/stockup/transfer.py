@@ -38,15 +38,6 @@ class VerificationFailed(ConnectionLost):
     """The remote size differs from the local size after an upload (retryable)."""
 
 
-def safe_offset(remote_size: int | None, alignment: int) -> int:
-    """Where to resume a partial file of ``remote_size`` bytes."""
-    if not remote_size:
-        return 0
-    if alignment == 1:
-        return remote_size
-    return (remote_size - 1) // alignment * alignment
-
-
 def part_name(name: str) -> str:
     """The temporary name beside ``name``. Names are limited to 255 bytes on
     most file systems and servers, so a name too long for ``.NAME.stockup-part``
@@ -89,7 +80,7 @@ async def send_file(
     if existing is not None and existing > local_size:
         await transport.remove(target)
         existing = None
-    offset = safe_offset(existing, transport.resume_alignment)
+    offset = transport.resume_offset(existing) if existing else 0
     if position is not None:
         position(offset)
     if existing is None or offset < local_size:

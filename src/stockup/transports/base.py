@@ -124,17 +124,18 @@ class Transport(abc.ABC):
     """One logged-in connection to one server. Not safe for concurrent use:
     the engine runs several transports for parallelism."""
 
-    resume_alignment = 1
-    """Parallel block writes can leave holes just below a broken transfer's
-    remote size; resuming restarts at the last multiple of this many bytes
-    below it (1: the remote size itself is safe, as for a stream)."""
-
     def __init__(
         self, endpoint: Endpoint, credentials: Credentials, options: TransportOptions
     ) -> None:
         self.endpoint = endpoint
         self.credentials = credentials
         self.options = options
+
+    def resume_offset(self, remote_size: int) -> int:
+        """Where to resume a partial file of ``remote_size`` bytes: every byte
+        below it is on the server. A stream's partial file has no holes; a
+        transport writing blocks in parallel resumes further back."""
+        return remote_size
 
     @abc.abstractmethod
     async def connect(self) -> ConnectionInfo:
