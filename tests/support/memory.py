@@ -58,6 +58,7 @@ class MemoryServer:
         default_factory=lambda: TemporaryServerError("server replied 421 too many connections")
     )
     greeted: int = 0
+    """Connections past the greeting now: logging in or logged in."""
 
     def fail(
         self,

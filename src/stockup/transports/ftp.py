@@ -50,9 +50,10 @@ PORT_AHEAD_SECONDS = 15.0
 """How long a passive port asked for ahead stays worth using: pyftpdlib stops
 listening after 30 s (vsftpd after accept_timeout, 60 s)."""
 MAX_REPLY_BYTES = 64 * 1024
-MAX_LISTING_BYTES = 16 * 1024**2
 """Longer than any real FTP reply (RFC 959 sets no limit; greetings and
 FEAT lists are a few hundred bytes)."""
+MAX_LISTING_BYTES = 16 * 1024**2
+"""A listing's names (`account test` lists one folder): over 300,000 names."""
 
 
 class ReplyRefused(ConnectionLost):
