@@ -202,6 +202,23 @@ def test_a_server_taking_fewer_connections_gets_every_file_over_those(
     assert snapshot.overall.done == snapshot.overall.total
 
 
+def test_a_connection_that_breaks_while_others_are_open_is_tried_again(rig: Rig) -> None:
+    """Not a refusal: a flaky network must not shrink the pool for the rest
+    of an evening's run."""
+    for i in range(8):
+        rig.file(f"f{i}.jpg", 40_000, seed=i)
+    server = rig.servers["one"]
+    # f3's connection breaks mid-file; its next login breaks too, while the
+    # other three connections are logged in.
+    server.fail("upload", ConnectionLost("connection reset"), name="f3.jpg", after_bytes=1000)
+    server.fail("connect", ConnectionLost("connection reset during login"), skip=4)
+    summary = rig.run(attempts=4, connections=4)
+    assert summary.ok and summary.count(Status.UPLOADED) == 16
+    assert rig.by_file(summary, "one")["f3.jpg"].attempts == 3
+    assert not [e for e in rig.events if isinstance(e, Notice)]
+    assert server.log.count(("connect", "")) == 6
+
+
 def test_a_file_given_back_leaves_no_stale_bar(rig: Rig) -> None:
     """A refused connection's file starts again on another connection: the
     terminal shows it once, and nothing of it after the run."""

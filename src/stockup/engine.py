@@ -54,6 +54,7 @@ from stockup.errors import (
     NameNotResolved,
     ProxyRefused,
     QuotaExceeded,
+    TemporaryServerError,
     TransportError,
 )
 from stockup.journal import Journal, file_sha256
@@ -312,12 +313,14 @@ class UploadEngine:
     ) -> bool:
         """Whether a connection that could not log in was refused for being
         one too many. The same credentials logged in on another connection,
-        so a refused login or a retryable refusal (``421``) is the server's
-        limit, not the account's fault. Waits until the account's other
+        so the server saying no (a refused login, or a ``421`` at the
+        greeting) is its limit, not the account's fault. A connection that
+        timed out or broke on the way is not a refusal: it is tried again as
+        before, and the pool keeps its size. Waits until the account's other
         connections have logged in or failed: a server refuses the extra
         connection at its greeting, before the others have finished
         logging in."""
-        if not (exc.retryable or isinstance(exc, AuthenticationFailed)):
+        if not isinstance(exc, (TemporaryServerError, AuthenticationFailed)):
             return False
         async with state.changed:
             await state.changed.wait_for(lambda: state.logging_in == 0)

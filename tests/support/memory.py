@@ -39,6 +39,8 @@ class Fault:
     """How many times it strikes; -1: every time."""
     after_bytes: int = 0
     """For upload: write this many bytes first (a partial write)."""
+    skip: int = 0
+    """Let this many matching operations pass before striking."""
 
 
 @dataclass
@@ -68,14 +70,18 @@ class MemoryServer:
         name: str | None = None,
         times: int = 1,
         after_bytes: int = 0,
+        skip: int = 0,
     ) -> None:
-        self.faults.append(Fault(operation, error, name, times, after_bytes))
+        self.faults.append(Fault(operation, error, name, times, after_bytes, skip))
 
     def fault(self, operation: str, path: str) -> Fault | None:
         for fault in self.faults:
             if fault.operation != operation or fault.times == 0:
                 continue
             if fault.name is not None and fault.name not in path.rsplit("/", 1)[-1]:
+                continue
+            if fault.skip > 0:
+                fault.skip -= 1
                 continue
             if fault.times > 0:
                 fault.times -= 1
