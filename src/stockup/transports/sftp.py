@@ -47,15 +47,17 @@ from stockup.transports.base import (
 from stockup.transports.hostkeys import KnownHosts
 
 T = TypeVar("T")
-# Bytes handed to asyncssh per write call; asyncssh splits each into parallel
-# requests of the server's maximum write length. CHUNKS_IN_FLIGHT of them are
-# out at once, so the next is on its way while the server answers the last
-# one (with one at a time, every chunk ended in a round trip with nothing
-# sent). Their product bounds memory per transfer: far away the chunks wait in
-# the channel for the window, copied on the way (8 MiB in flight: 450 MiB for
-# twelve connections at 100 ms).
-CHUNK_SIZE = 1024 * 1024
-CHUNKS_IN_FLIGHT = 2
+# Bytes handed to asyncssh per write call; asyncssh splits each into requests
+# of the server's maximum write length. CHUNKS_IN_FLIGHT of them are out at
+# once, so the next is on its way while the server answers the last one (with
+# one at a time, every chunk ended in a round trip with nothing sent). Their
+# product bounds memory per transfer: far away the chunks wait in the channel
+# for the window, copied on the way (8 MiB in flight: 450 MiB for twelve
+# connections at 100 ms). A chunk must be confirmed within the stall timeout,
+# so the chunk size also sets the slowest connection that is not taken for
+# stalled: 512 KiB per 60 s, 8.7 KB/s.
+CHUNK_SIZE = 512 * 1024
+CHUNKS_IN_FLIGHT = 4
 # AES-GCM first: with AES-NI it is the cheapest on the CPU, which is what
 # limits a Python SSH client (measured 262 MB/s against 163 MB/s for
 # asyncssh's default chacha20-poly1305 on loopback).
