@@ -312,8 +312,6 @@ def inside(scenarios: str, photos: int, tools: tuple[str, ...]) -> int:
         proxy = st.enter_context(
             FaultProxy(PROXY, "127.0.0.1", [ftps_far.port, *far_ports, sftp.port])
         )
-        # stockup from this tree (a checkout of an older commit measures that
-        # commit), and the test suite's keyring.
         # stockup as installed: with its bytecode compiled (pip compiles a
         # package when it installs it). Where PYTHONDONTWRITEBYTECODE is set,
         # as in the sandbox these figures come from, every run compiled about
@@ -321,6 +319,8 @@ def inside(scenarios: str, photos: int, tools: tuple[str, ...]) -> int:
         compiled = [str(ROOT / "src"), str(ROOT / "tests"), sysconfig.get_paths()["purelib"]]
         subprocess.run([sys.executable, "-m", "compileall", "-q", "-j0", *compiled],
                        env=without_bytecode_switch(), check=True, capture_output=True)  # fmt: skip
+        # stockup from this tree (a checkout of an older commit measures that
+        # commit), and the test suite's keyring.
         env = {**without_bytecode_switch(), "STOCKUP_HOME": str(root / "home"),
                "PYTHONPATH": os.pathsep.join(str(ROOT / d) for d in ("src", "tests")),
                "PYTHON_KEYRING_BACKEND": KEYRING,

@@ -28,8 +28,9 @@ stopped, done) is not waited for."""
 STEP = 0.05
 MAX_WAIT = 10.0
 """The longest a block waits: far shorter than the minutes servers give an
-idle data connection. With 1 s, SFTP's 2 MiB chunks still went out at 2 MiB/s
-per connection, far above a shared uplink's share, and pacing hardly held."""
+idle data connection. With 1 s, SFTP's chunks (2 MiB then) still went out at
+2 MiB/s per connection, far above a shared uplink's share, and pacing hardly
+held."""
 UNLIMITED_CHUNK = 1 << 30
 """No bound of its own on a transport's block size."""
 
@@ -63,12 +64,13 @@ class Pacer:
         """Whether ``name`` should wait for a slower account."""
         with self._lock:
             now = self._clock()
-            others = [
+            active = [
                 self._done(other)
                 for other, at in self._last_sent.items()
-                if other != name and now - at < ACTIVE_SECONDS and self._done(other) < 1
+                if other != name and now - at < ACTIVE_SECONDS
             ]
-            return bool(others) and self._done(name) > min(others) + MARGIN
+            still_sending = [done for done in active if done < 1]
+            return bool(still_sending) and self._done(name) > min(still_sending) + MARGIN
 
     def sending(self, name: str, nbytes: int) -> None:
         with self._lock:
