@@ -208,6 +208,13 @@ def test_account_test_names_the_failing_hop(
         assert result.returncode == 4
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
         assert "proxy authentication failed" in result.stderr
+        # The proxy's password changes alone, without naming the proxy again.
+        cli.ok("account", "edit", "srv", "--proxy-password-stdin", input=f"{proxy.password}\n")
+        assert f"proxy          {proxy.url}" in cli.ok("account", "test", "srv").stdout
+        # An account without a proxy of its own has no proxy password to change.
+        cli.ok("account", "edit", "srv", "--proxy", "")
+        result = cli("account", "edit", "srv", "--proxy-password-stdin", input="x\n")
+        assert result.returncode == 2 and "goes with a proxy URL" in result.stderr
 
 
 @pytest.mark.parametrize("kind", ["vsftpd-ftps", "sshd-sftp"])

@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 from stockup import keychain
 from stockup.catalogue import get_agency
@@ -144,13 +145,15 @@ class AccountChanges:
     proxy: str | None = None
     """"" clears it: the global proxy setting again."""
 
+    def given(self) -> dict[str, Any]:
+        """The settings that change."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: value for name, value in values.items() if value is not None}
+
 
 def edit_account(account: Account, changes: AccountChanges) -> Account:
     """``account`` with ``changes`` applied and checked as `account add` checks them."""
-    given = {f.name: getattr(changes, f.name) for f in fields(changes)}
-    given = {k: v for k, v in given.items() if v is not None}
-    if not given:
-        raise UsageError("nothing to change: give at least one setting")
+    given = changes.given()
     agency = get_agency(account.agency)
     protocol = given.get("protocol", account.protocol)
     get_protocol(protocol)

@@ -18,7 +18,7 @@ from stockup.cli.commands._shared import (
     read_proxy_password,
     store,
 )
-from stockup.errors import HostKeyUnknown
+from stockup.errors import HostKeyUnknown, UsageError
 from stockup.store import AccountChanges, AccountOptions, build_account, edit_account
 from stockup.transfer import check_account
 from stockup.transports import PROTOCOLS
@@ -178,6 +178,8 @@ def run_edit(args: argparse.Namespace) -> int:
     port) changes: the vault binds it to the server it was saved for."""
     target = store()
     changes = _settings(AccountChanges, args)
+    if not changes.given() and not (args.user or args.password_stdin or args.proxy_password_stdin):
+        raise UsageError("nothing to change: give at least one setting")
     old = target.config().get(args.name)
     new = edit_account(old, changes)
     plaintext_warning(new)
@@ -186,7 +188,10 @@ def run_edit(args: argparse.Namespace) -> int:
         if new.endpoint != old.endpoint:
             output.info(f"The server changes to {new.endpoint}: enter the login for it.")
         credentials = read_credentials(args.user, args.password_stdin)
-    proxy_password = read_proxy_password(args.proxy, args.proxy_password_stdin)
+    # The proxy's password can change alone: it is then the password of the
+    # proxy the account keeps.
+    proxy = new.proxy if args.proxy is None and args.proxy_password_stdin else args.proxy
+    proxy_password = read_proxy_password(proxy, args.proxy_password_stdin)
     target.edit_account(
         args.name, changes, passphrase_source(args), credentials, proxy_password=proxy_password
     )
