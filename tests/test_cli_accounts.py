@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from tests.conftest import PASSPHRASE
 from tests.servers.fixtures import ServerFactory
 from tests.support.accounts import add_account
 from tests.support.cli import Cli, Result
+from tests.support.secret_service import secret_service
 from tests.support.secrets_scan import files_under, find_secret
 
 PASSWORD = "Sup3r-Secret-Agency-Pw!"
@@ -266,6 +268,52 @@ def test_keychain_mode_round_trip(home: Path, tmp_path: Path) -> None:
     )
     (tmp_path / "keyring.json").write_text("{}")
     assert_one_line_error(cli("account", "remove", "adobe"), 3, "holds no key")
+
+
+def imported(result: Result) -> set[str]:
+    """The modules a run imported (``PYTHONPROFILEIMPORTTIME`` lists them on stderr)."""
+    return {
+        line.rpartition("|")[2].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+
+
+def names(cli: Cli) -> list[str]:
+    return [account["name"] for account in json.loads(cli.ok("account", "list", "--json").stdout)]
+
+
+def test_keychain_mode_with_gnome_keyring(home: Path, tmp_path: Path) -> None:
+    """The OS keychain of most Linux desktops, for real: GNOME Keyring's
+    Secret Service. The key goes into it, and later runs ask it directly:
+    keyring's search for a backend, which loads and probes every backend it
+    knows (75-125 ms), runs only for a vault that has no note of its keychain."""
+
+    def add(name: str, **env: str) -> Result:
+        return cli("account", "add", name, "--agency", "adobestock", "--user", "me",
+                   "--password-stdin", input=PASSWORD + "\n", env=env)  # fmt: skip
+
+    # Only keyring's search imports the macOS backend's ctypes bindings on Linux.
+    searching = {"keyring.backends.macOS.api"}
+    with secret_service(tmp_path / "keyring") as env:
+        cli = Cli(home=home, env=env)
+        cli.ok("init", "--keychain")
+        note = home / "vault.keychain"
+        assert note.read_text() == "keyring.backends.SecretService.Keyring\n"
+        direct = imported(add("first", PYTHONPROFILEIMPORTTIME="1"))
+        assert "keyring.backends.SecretService" in direct and not searching & direct
+        # A vault made before the note was kept (or whose note is lost):
+        # keyring finds the keychain, as it did.
+        note.unlink()
+        assert searching <= imported(add("second", PYTHONPROFILEIMPORTTIME="1"))
+        assert names(cli) == ["first", "second"]
+        # The key is in GNOME Keyring: without it the vault does not open.
+        note.write_text("keyring.backends.SecretService.Keyring\n")
+        no_bus = f"unix:path={tmp_path / 'no-bus'}"
+        assert_one_line_error(
+            add("third", DBUS_SESSION_BUS_ADDRESS=no_bus), 3, "the OS keychain cannot be used"
+        )
+        assert names(cli) == ["first", "second"]
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,11 @@ class Paths:
         return self.data_dir / "vault.json"
 
     @property
+    def keychain_file(self) -> Path:
+        """Which OS keychain holds a keychain vault's key (a keyring backend's name)."""
+        return self.data_dir / "vault.keychain"
+
+    @property
     def lock_file(self) -> Path:
         """One lock guards every read-modify-write of the vault and the config."""
         return self.data_dir / "vault.lock"

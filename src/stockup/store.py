@@ -34,7 +34,7 @@ from stockup.errors import (
     VaultExists,
     VaultMissing,
 )
-from stockup.fsutil import exclusive_lock
+from stockup.fsutil import atomic_write, exclusive_lock
 from stockup.passphrase import PassphraseSource
 from stockup.paths import Paths, default_paths
 from stockup.proxy import DIRECT, FROM_ENVIRONMENT, Proxy, check_setting, from_environment
@@ -258,15 +258,29 @@ class Store:
             if self.vault_exists():
                 raise VaultExists(f"a vault already exists at {self.paths.vault_file}")
             if passphrase is None:
-                keychain.check_available()
-                vault = Vault.create(self.paths.vault_file, keychain_store=keychain.store_data_key)
+                held_by: list[str] = []
+
+                def keep(vault_id: str, key: bytes) -> None:
+                    held_by.append(keychain.store_data_key(vault_id, key))
+
+                vault = Vault.create(self.paths.vault_file, keychain_store=keep)
+                vault.save()
+                atomic_write(self.paths.keychain_file, held_by[0].encode() + b"\n")
             else:
                 vault = Vault.create(self.paths.vault_file, passphrase=passphrase.get(), kdf=kdf)
-            vault.save()
+                vault.save()
         return vault
 
     def open_vault(self, passphrase: PassphraseSource) -> Vault:
-        return Vault.load(self.paths.vault_file, passphrase.get, keychain.fetch_data_key)
+        return Vault.load(self.paths.vault_file, passphrase.get, self._fetch_data_key)
+
+    def _fetch_data_key(self, vault_id: str) -> bytes:
+        """From the keychain that took it (a vault made before stockup kept
+        that name, or whose note is lost, lets keyring find one)."""
+        recorded = None
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            recorded = self.paths.keychain_file.read_text(encoding="ascii").strip()
+        return keychain.fetch_data_key(vault_id, recorded)
 
     def change_passphrase(
         self, old: PassphraseSource, new: PassphraseSource, *, kdf: KdfParams | None = None
