@@ -174,17 +174,24 @@ class FaultProxy:
         without slowing the stream's throughput (the data is queued, not held)."""
         out = asyncio.StreamReader()
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+        queue: asyncio.Queue[tuple[float, bytes | ConnectionError]] = asyncio.Queue()
 
         async def receive() -> None:
-            while data := await src.read(65536):
-                queue.put_nowait((loop.time() + self.delay_seconds, data))
-            queue.put_nowait((loop.time() + self.delay_seconds, b""))
+            try:
+                while data := await src.read(65536):
+                    queue.put_nowait((loop.time() + self.delay_seconds, data))
+            except ConnectionError as exc:  # a reset, passed on as one, as late
+                queue.put_nowait((loop.time() + self.delay_seconds, exc))
+            else:
+                queue.put_nowait((loop.time() + self.delay_seconds, b""))
 
         async def release() -> None:
             while True:
                 due, data = await queue.get()
                 await asyncio.sleep(max(0.0, due - loop.time()))
+                if isinstance(data, ConnectionError):
+                    out.set_exception(data)
+                    return
                 if not data:
                     out.feed_eof()
                     return
