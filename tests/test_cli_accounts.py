@@ -31,7 +31,9 @@ def assert_one_line_error(result: Result, code: int, text: str) -> None:
     assert text in lines[0]
 
 
-def add_sftp(cli: Cli, name: str = "adobe", password: str = PASSWORD) -> Result:
+def add_sftp(
+    cli: Cli, name: str = "adobe", password: str = PASSWORD, env: dict[str, str] | None = None
+) -> Result:
     return cli.ok(
         "account",
         "add",
@@ -42,6 +44,7 @@ def add_sftp(cli: Cli, name: str = "adobe", password: str = PASSWORD) -> Result:
         "me",
         "--password-stdin",
         input=password + "\n",
+        env=env,
     )
 
 
@@ -314,6 +317,24 @@ def test_keychain_mode_with_gnome_keyring(home: Path, tmp_path: Path) -> None:
             add("third", DBUS_SESSION_BUS_ADDRESS=no_bus), 3, "the OS keychain cannot be used"
         )
         assert names(cli) == ["first", "second"]
+
+
+def test_the_keychain_note_loads_only_keyrings_own_keychains(home: Path, tmp_path: Path) -> None:
+    """Anyone with the user's rights can edit vault.keychain: a name in it is
+    loaded only if it is one of keyring's OS keychains, never another module,
+    and the user's own keyring setting wins over it."""
+    sprung = tmp_path / "sprung"
+    keyring_file = {"STOCKUP_TEST_KEYRING": str(tmp_path / "keyring.json")}
+    cli = Cli(home=home, env={"PYTHON_KEYRING_BACKEND": KEYRING_FILE_BACKEND, **keyring_file})
+    cli.ok("init", "--keychain")
+    note = home / "vault.keychain"
+    assert note.read_text() == f"{KEYRING_FILE_BACKEND}\n"
+    note.write_text("support.keyring_trap.Keyring\n")
+    add_sftp(cli, env={"STOCKUP_TRAP": str(sprung)})  # PYTHON_KEYRING_BACKEND wins
+    # Without that setting, keyring searches (and finds no keychain to use here).
+    alone = Cli(home=home, env={"STOCKUP_TRAP": str(sprung), **keyring_file})
+    assert alone("account", "remove", "adobe").returncode == 3
+    assert not sprung.exists()
 
 
 @pytest.mark.parametrize(
