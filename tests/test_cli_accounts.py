@@ -329,6 +329,10 @@ def test_the_keychain_note_loads_only_keyrings_own_keychains(home: Path, tmp_pat
     cli.ok("init", "--keychain")
     note = home / "vault.keychain"
     assert note.read_text() == f"{KEYRING_FILE_BACKEND}\n"
+    for garbage in (b"\xff\xfe" * 5_000_000, b"keyring." * 5_000_000):  # read a line at most
+        note.write_bytes(garbage)
+        add_sftp(cli)
+        cli.ok("account", "remove", "adobe")
     note.write_text("support.keyring_trap.Keyring\n")
     add_sftp(cli, env={"STOCKUP_TRAP": str(sprung)})  # PYTHON_KEYRING_BACKEND wins
     # Without that setting, keyring searches (and finds no keychain to use here).

@@ -36,6 +36,8 @@ OS_KEYCHAINS = frozenset(
 read from a file never makes stockup import anything else. Any other backend
 (a plugin, or the one PYTHON_KEYRING_BACKEND names) is found as keyring
 finds it."""
+MAX_NAME_CHARS = 200
+"""The longest recorded name read: keyring's are under 50 characters."""
 
 
 def _backend(recorded: str | None = None) -> Any:

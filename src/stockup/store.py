@@ -278,8 +278,12 @@ class Store:
         """From the keychain that took it (a vault made before stockup kept
         that name, or whose note is lost, lets keyring find one)."""
         recorded = None
-        with contextlib.suppress(OSError, UnicodeDecodeError):
-            recorded = self.paths.keychain_file.read_text(encoding="ascii").strip()
+        with (
+            contextlib.suppress(OSError, UnicodeDecodeError),
+            self.paths.keychain_file.open(encoding="ascii") as note,
+        ):
+            # A backend's name, so a line at most: whatever else the file holds is not read.
+            recorded = note.readline(keychain.MAX_NAME_CHARS).strip()
         return keychain.fetch_data_key(vault_id, recorded)
 
     def change_passphrase(
