@@ -286,7 +286,9 @@ def names(cli: Cli) -> list[str]:
     return [account["name"] for account in json.loads(cli.ok("account", "list", "--json").stdout)]
 
 
-def test_keychain_mode_with_gnome_keyring(home: Path, tmp_path: Path) -> None:
+def test_keychain_mode_with_gnome_keyring(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The OS keychain of most Linux desktops, for real: GNOME Keyring's
     Secret Service. The key goes into it, and later runs ask it directly:
     keyring's search for a backend, which loads and probes every backend it
@@ -317,6 +319,18 @@ def test_keychain_mode_with_gnome_keyring(home: Path, tmp_path: Path) -> None:
             add("third", DBUS_SESSION_BUS_ADDRESS=no_bus), 3, "the OS keychain cannot be used"
         )
         assert names(cli) == ["first", "second"]
+        # Neither the vault's key (as GNOME Keyring holds it) nor the
+        # password shows in any output or any file of stockup's.
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", env["DBUS_SESSION_BUS_ADDRESS"])
+        vault_id = json.loads((home / "vault.json").read_text())["header"]["vault_id"]
+        from keyring.core import load_keyring
+
+        data_key = load_keyring(note.read_text().strip()).get_password("stockup-vault", vault_id)
+        assert data_key
+    outputs = {f"run {i} {r.args}": r.output.encode() for i, r in enumerate(cli.history)}
+    secrets = [PASSWORD, data_key]
+    assert find_secret(secrets, outputs) == []
+    assert find_secret(secrets, files_under(home)) == []  # the vault file too
 
 
 def test_the_keychain_note_loads_only_keyrings_own_keychains(home: Path, tmp_path: Path) -> None:
