@@ -84,14 +84,14 @@ def test_the_whole_journal_is_read_only_after_an_unclean_close(
         journal.store_sha256(Path(f"photo-{index:05d}.jpg"), index, index, f"{index:064x}")
     journal.close()
     whole_file_reads: list[str] = []
-    execute = _Guarded.execute
+    rows = _Guarded.rows
 
-    def counting(self: _Guarded, sql: str, parameters: Any = ()) -> Any:
+    def counting(self: _Guarded, sql: str, parameters: Any = ()) -> list[Any]:
         if "quick_check" in sql:
             whole_file_reads.append(sql)
-        return execute(self, sql, parameters)
+        return rows(self, sql, parameters)
 
-    monkeypatch.setattr(_Guarded, "execute", counting)
+    monkeypatch.setattr(_Guarded, "rows", counting)
     Journal(path).close()
     assert whole_file_reads == []
     subprocess.run([sys.executable, "-c", LEAVE_JOURNAL_OPEN, str(path)], check=True)

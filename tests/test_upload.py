@@ -289,7 +289,7 @@ def test_sigterm_stops_cleanly_with_130(
         assert proc.returncode == 130, err
         assert "interrupted" in err and "Traceback" not in err
         journal = Journal(cli.home / "state" / "journal.sqlite3")
-        rows = journal._db.execute("SELECT status FROM transfers").fetchall()
+        rows = journal._db.rows("SELECT status FROM transfers")
         journal.close()
         assert {row[0] for row in rows} <= {"uploading", "uploaded"}
         result = cli("upload", "--skip-checks", str(tmp_path / "batch"), "--to", "srv", "--json")

@@ -158,11 +158,24 @@ class _Guarded:
         except (sqlite3.Error, OSError) as exc:
             raise journal_error(exc, path) from None
 
-    def execute(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:
+    def execute(self, sql: str, parameters: Any = ()) -> None:
         try:
-            return self._db.execute(sql, parameters)
+            self._db.execute(sql, parameters)
         except sqlite3.Error as exc:
             raise journal_error(exc, self.path) from None
+
+    def rows(self, sql: str, parameters: Any = ()) -> list[Any]:
+        """Every row the statement gives, read here: a damaged page can show
+        while rows are read, after the statement has started."""
+        try:
+            return self._db.execute(sql, parameters).fetchall()
+        except sqlite3.Error as exc:
+            raise journal_error(exc, self.path) from None
+
+    def row(self, sql: str, parameters: Any = ()) -> Any:
+        """The first row, or None."""
+        found = self.rows(sql, parameters)
+        return found[0] if found else None
 
     def executescript(self, script: str) -> None:
         try:
@@ -195,8 +208,8 @@ class Journal:
         self._db = _Guarded(path)
         try:
             if not left_open:  # before anything is written
-                (pages,) = self._db.execute("PRAGMA page_count").fetchone()
-                (page_size,) = self._db.execute("PRAGMA page_size").fetchone()
+                (pages,) = self._db.row("PRAGMA page_count")
+                (page_size,) = self._db.row("PRAGMA page_size")
                 if pages * page_size > length:
                     verdict = f"{length} bytes, where its header says {pages * page_size}"
                     raise journal_error(sqlite3.DatabaseError(verdict), path)
@@ -204,12 +217,12 @@ class Journal:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
             for table, columns in ADDED_COLUMNS.items():
-                have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                have = {row[1] for row in self._db.rows(f"PRAGMA table_info({table})")}
                 for name, kind in columns.items():
                     if name not in have:
                         self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
             if left_open:
-                (verdict,) = self._db.execute("PRAGMA quick_check").fetchone()
+                (verdict,) = self._db.row("PRAGMA quick_check")
                 if verdict != "ok":
                     raise journal_error(sqlite3.DatabaseError(verdict), path)
             path.chmod(0o600)
@@ -231,10 +244,10 @@ class Journal:
 
     def cached_sha256(self, path: Path) -> str | None:
         stat = path.stat()
-        row = self._db.execute(
+        row = self._db.row(
             "SELECT sha256 FROM hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
             (str(path.resolve()), stat.st_size, stat.st_mtime_ns),
-        ).fetchone()
+        )
         return str(row[0]) if row else None
 
     def store_sha256(self, path: Path, size: int, mtime_ns: int, value: str) -> str:
@@ -248,10 +261,10 @@ class Journal:
 
     def cached_image_hash(self, path: Path) -> ImageHash | None:
         stat = path.stat()
-        row = self._db.execute(
+        row = self._db.row(
             "SELECT plain, mirrored FROM image_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
             (str(path.resolve()), stat.st_size, stat.st_mtime_ns),
-        ).fetchone()
+        )
         return ImageHash(int(row[0], 16), int(row[1], 16)) if row else None
 
     def store_image_hash(self, path: Path, value: ImageHash) -> None:
@@ -273,10 +286,10 @@ class Journal:
     def sent_images(self, account: str) -> list[SentImage]:
         """What an account was sent, with each image's hash: to warn about a
         new file that shows a motif the agency already has."""
-        rows = self._db.execute(
+        rows = self._db.rows(
             "SELECT file, remote_path, at, plain, mirrored FROM sent_images WHERE account = ?",
             (account,),
-        ).fetchall()
+        )
         return [
             SentImage(file, remote, local_time(at), ImageHash(int(plain, 16), int(mirrored, 16)))
             for file, remote, at, plain, mirrored in rows
@@ -285,11 +298,11 @@ class Journal:
     # -- transfers ----------------------------------------------------------
 
     def get(self, account: str, remote_path: str) -> Transfer | None:
-        row = self._db.execute(
+        row = self._db.row(
             "SELECT account, remote_path, sha256, size, status, attempts, last_error, updated_at "
             "FROM transfers WHERE account = ? AND remote_path = ?",
             (account, remote_path),
-        ).fetchone()
+        )
         return Transfer(*row) if row else None
 
     def start_attempt(
@@ -324,11 +337,11 @@ class Journal:
         account word for word is not added again: a re-run of an unchanged
         batch does not fill the history with the same rejections."""
         if result.status in (Status.SKIPPED, Status.REJECTED):
-            last = self._db.execute(
+            last = self._db.row(
                 "SELECT status, remote_path, error FROM events "
                 "WHERE account = ? AND local_path = ? ORDER BY id DESC LIMIT 1",
                 (result.account, result.file),
-            ).fetchone()
+            )
             if last == (str(result.status), result.remote_path, _clean(result.error)):
                 return
         self._db.execute(
@@ -360,7 +373,7 @@ class Journal:
     ) -> list[dict[str, Any]]:
         """The newest ``limit`` events, newest first, with local times; ``text``
         matches the local or remote path, case-insensitively."""
-        rows = self._db.execute(
+        rows = self._db.rows(
             "SELECT run_id, at, account, local_path, remote_path, status, size, bytes, "
             "resumed_from, attempts, error "
             "FROM events WHERE (:account IS NULL OR account = :account) "
@@ -376,7 +389,7 @@ class Journal:
                 "text": text.lower() if text else None,
                 "limit": limit,
             },
-        ).fetchall()
+        )
         entries = [dict(zip(HISTORY_COLUMNS, row, strict=True)) for row in rows]
         for entry in entries:
             entry["at"] = local_time(entry["at"])
@@ -385,11 +398,11 @@ class Journal:
     def runs(self, limit: int = 50) -> list[dict[str, Any]]:
         """The newest runs, newest first: when, which accounts, counts per outcome."""
         counts = ", ".join("sum(status = ?)" for _ in OUTCOMES)
-        rows = self._db.execute(
+        rows = self._db.rows(
             f"SELECT run_id, min(at), group_concat(DISTINCT account), count(*), {counts}, "  # noqa: S608  # placeholders only
             "sum(bytes) FROM events GROUP BY run_id ORDER BY max(id) DESC LIMIT ?",
             (*(str(s) for s in OUTCOMES), limit),
-        ).fetchall()
+        )
         runs = []
         for run_id, at, accounts, files, *counts, sent in rows:
             runs.append(
