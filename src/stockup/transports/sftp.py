@@ -373,8 +373,9 @@ class SftpTransport(Transport):
     def resume_offset(self, remote_size: int) -> int:
         # Chunks never cross a multiple of CHUNK_SIZE, and only the last
         # CHUNKS_IN_FLIGHT started can be incomplete (with holes, as their
-        # parallel requests land in any order): they lie in the CHUNK_SIZE
-        # block holding the partial file's last byte and the one before it.
+        # parallel requests land in any order): they lie in the
+        # CHUNKS_IN_FLIGHT blocks of CHUNK_SIZE that end with the one
+        # holding the partial file's last byte.
         if remote_size <= 0:
             return 0
         block = (remote_size - 1) // CHUNK_SIZE
