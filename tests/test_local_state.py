@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from stockup.errors import JournalDamaged
+from stockup.errors import JournalDamaged, VaultLocked
+from stockup.fsutil import exclusive_lock
 from stockup.journal import Journal, _Guarded
 from tests.servers.fixtures import ServerFactory
 from tests.support.accounts import add_account
@@ -136,6 +137,49 @@ def test_two_runs_to_one_account_never_send_a_file_twice_at_once(
             assert sha(server.upload_root / path.name) == sha(path)
     rows = json.loads(cli.ok("history", "--json").stdout)
     assert sorted(r["status"] for r in rows) == ["uploaded"] * 4
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from stockup.fsutil import exclusive_lock
+with exclusive_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_the_vault_lock_waits_for_its_holder_and_dies_with_it(tmp_path: Path) -> None:
+    lock = tmp_path / "state" / "vault.lock"
+
+    def holder(seconds: float) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, str(lock), str(seconds)],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert process.stdout is not None and process.stdout.readline() == "held\n"
+        return process
+
+    # Another process holds it for longer than we wait: a one-line error.
+    first = holder(60)
+    started = time.monotonic()
+    with pytest.raises(VaultLocked, match="another stockup process has held"):
+        with exclusive_lock(lock, timeout=0.3):
+            pass
+    assert time.monotonic() - started >= 0.3
+    # Killed with -9, it holds nothing: the OS released the lock.
+    first.kill()
+    first.wait()
+    with exclusive_lock(lock, timeout=0):
+        assert oct(lock.stat().st_mode & 0o777) == "0o600"
+    # Held for a moment only: we wait for it, then take it.
+    second = holder(0.5)
+    started = time.monotonic()
+    with exclusive_lock(lock, timeout=30):
+        assert time.monotonic() - started >= 0.3
+    assert second.wait(30) == 0
+    # Released when the block ends: another process takes it at once.
+    holder(0).wait()
 
 
 @pytest.fixture
