@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from stockup.accounting import (
 from stockup.cli.progress import RichRenderer
 from stockup.config import Account
 from stockup.credentials import Credentials
-from stockup.engine import UploadEngine
+from stockup.engine import REJOIN_SECONDS, UploadEngine
 from stockup.errors import (
     AuthenticationFailed,
     ConnectFailed,
@@ -41,7 +42,7 @@ from stockup.planning import Plan, plan_upload
 from stockup.results import FileResult, Status, Summary
 from stockup.secret import Secret
 from tests.support.files import make_file
-from tests.support.memory import MemoryServer, factory
+from tests.support.memory import MemoryServer, MemoryTransport, factory
 
 
 def account(name: str, **settings: object) -> Account:
@@ -69,7 +70,12 @@ class Rig:
     def plan(self, accounts: list[Account] | None = None) -> Plan:
         return plan_upload([self.folder], accounts or self.accounts, self.journal, skip_checks=True)
 
-    def engine(self, attempts: int = 3, connections: int | None = None) -> UploadEngine:
+    def engine(
+        self,
+        attempts: int = 3,
+        connections: int | None = None,
+        rejoin_delay: float = REJOIN_SECONDS,
+    ) -> UploadEngine:
         self.events.clear()
         self.accounting = Accounting([a.name for a in self.accounts], [self.events.append])
         return UploadEngine(
@@ -79,15 +85,21 @@ class Rig:
             attempts=attempts,
             retry_delay=0.0,
             connections=connections,
+            rejoin_delay=rejoin_delay,
         )
 
     def credentials(self) -> dict[str, Credentials]:
         return {a.name: Credentials("user", Secret("pw")) for a in self.accounts}
 
-    def run(self, attempts: int = 3, connections: int | None = None) -> Summary:
+    def run(
+        self,
+        attempts: int = 3,
+        connections: int | None = None,
+        rejoin_delay: float = REJOIN_SECONDS,
+    ) -> Summary:
         plan = self.plan()
         try:
-            engine = self.engine(attempts, connections)
+            engine = self.engine(attempts, connections, rejoin_delay)
             return Summary(asyncio.run(engine.run(plan, self.credentials())))
         finally:
             plan.close()
@@ -186,7 +198,10 @@ def test_a_server_taking_fewer_connections_gets_every_file_over_those(
     files = [rig.file(f"f{i}.jpg", 40_000 + i, seed=i) for i in range(8)]
     server = rig.servers["one"]
     server.max_open, server.too_many = 2, too_many  # type: ignore[assignment]
+    started = time.monotonic()
     summary = rig.run(attempts=3, connections=4)
+    # The run does not wait for a refused connection's next try.
+    assert time.monotonic() - started < REJOIN_SECONDS / 2
     assert summary.ok and summary.count(Status.UPLOADED) == 16
     assert rig.landed("one") == {f.name: f.read_bytes() for f in files}
     one = rig.by_file(summary, "one")
@@ -200,6 +215,45 @@ def test_a_server_taking_fewer_connections_gets_every_file_over_those(
     assert all("beside the 2 open" in n.message for n in notices)
     snapshot = rig.accounting.snapshot()
     assert snapshot.overall.done == snapshot.overall.total
+
+
+@pytest.mark.parametrize(
+    ("too_many", "rejoins"),
+    [
+        (TemporaryServerError("server replied 421 too many connections"), True),
+        (AuthenticationFailed("server replied 530 the maximum number of clients (1)"), False),
+    ],
+    ids=["421-at-greeting-joins-again", "530-at-login-never"],
+)
+def test_a_refused_connection_joins_again_only_if_no_login_was_refused(
+    rig: Rig, too_many: Exception, rejoins: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server full at the start has room after ten files: the connections
+    it refused at the greeting come back; ones refused at login are never
+    tried again (failed logins lock agency accounts)."""
+    files = [rig.file(f"f{i}.jpg", 200_000 + i, seed=i) for i in range(40)]
+    server = rig.servers["one"]
+    server.max_open, server.too_many = 1, too_many  # type: ignore[assignment]
+    rename = MemoryTransport.rename
+
+    async def room_after_ten_files(self: MemoryTransport, source: str, target: str) -> None:
+        await rename(self, source, target)
+        if len(self.server.final_files()) == 10:
+            self.server.max_open = None
+
+    monkeypatch.setattr(MemoryTransport, "rename", room_after_ten_files)
+    summary = rig.run(attempts=3, connections=4, rejoin_delay=0.001)
+    assert summary.ok and summary.count(Status.UPLOADED) == 80
+    assert rig.landed("one") == {f.name: f.read_bytes() for f in files}
+    notices = [e.message for e in rig.events if isinstance(e, Notice) and e.account == "one"]
+    assert len(notices) == 3  # once per refused connection, however often it tries
+    if rejoins:
+        assert server.most_open == 4
+        assert all("beside the 1 open" in n and "tries again later" in n for n in notices)
+    else:
+        assert server.most_open == 1
+        assert server.log.count(("connect", "")) == 4
+        assert not [n for n in notices if "tries again" in n]
 
 
 def test_a_connection_that_breaks_while_others_are_open_is_tried_again(rig: Rig) -> None:

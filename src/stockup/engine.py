@@ -14,8 +14,10 @@ at all, stop that account; other accounts never notice. A server that takes
 fewer connections than the pool asks for (a ``421 too many connections`` at
 the greeting, or ProFTPD's ``530`` for too many logins of one user) keeps the
 connections it took: the refused one gives its file back and the account goes
-on with fewer for the rest of the run (trying the refused one again would
-mean failed logins, which lock agency accounts). Every attempt is
+on with fewer. A connection refused at the greeting tries again later (no
+login was tried, and a server full at eight may have room at nine); one
+refused at login never does, for the rest of the run (repeated failed logins
+lock agency accounts). Every attempt is
 journaled before a byte is sent, so an interrupted run, even a ``kill -9``,
 resumes where it stopped.
 """
@@ -68,6 +70,11 @@ log = logging.getLogger(__name__)
 DEFAULT_CONNECTIONS = 4
 HASH_THREADS = 2
 MAX_BACKOFF_SECONDS = 30.0
+REJOIN_SECONDS = 60.0
+"""A connection refused at the greeting beside others tries again after this
+long, while the account has files waiting; twice as long each time it is
+refused again, up to MAX_REJOIN_SECONDS."""
+MAX_REJOIN_SECONDS = 960.0
 # Errors that concern the whole account, not one file: stop that account.
 ACCOUNT_ERRORS = (
     AuthenticationFailed,
@@ -95,11 +102,22 @@ class _AccountState:
     """This account's connections logging in now."""
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     """Notified when a connection has logged in or failed to."""
+    drained: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once no file waits for a connection (the last was taken, or the
+    account stopped): a refused connection waiting to try again gives up."""
 
 
 class _Refused(Exception):
     """A connection refused beside the account's others (see the module's
     docstring): its file was not tried and goes back to the queue."""
+
+    def __init__(self, cause: TransportError, logged_in: int) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.logged_in = logged_in
+        self.may_rejoin = isinstance(cause, TemporaryServerError)
+        """Refused at the greeting, before any login: trying again later
+        cannot count as a failed login."""
 
 
 class UploadEngine:
@@ -112,6 +130,7 @@ class UploadEngine:
         attempts: int,
         retry_delay: float,
         connections: int | None = None,
+        rejoin_delay: float = REJOIN_SECONDS,
     ) -> None:
         self.journal = journal
         self.emit = listener
@@ -119,6 +138,7 @@ class UploadEngine:
         self.connections = connections
         self.attempts = attempts
         self.retry_delay = retry_delay
+        self.rejoin_delay = rejoin_delay
         self.run_id = uuid.uuid4().hex[:12]
         self.results: list[FileResult] = []
         self._hashes: dict[Path, asyncio.Task[str]] = {}
@@ -186,15 +206,27 @@ class UploadEngine:
         self, queue: deque[Job], state: _AccountState, credentials: Credentials
     ) -> None:
         connection: list[Transport] = []  # zero or one, reused across files
+        rejoin_after: float | None = None  # None: never refused yet
         try:
             while queue and state.stopped is None:
                 job: Job | None = queue.popleft()
+                if not queue:
+                    state.drained.set()
                 while job is not None:
                     try:
                         result = await self._send(job, credentials, connection, state)
-                    except _Refused:
+                    except _Refused as refused:
                         queue.appendleft(job)  # the account's other connections take it
-                        return
+                        state.drained.clear()
+                        await _close(connection, state)
+                        if rejoin_after is None:  # once per connection, not per try
+                            self._announce_refusal(job.account.name, refused)
+                            rejoin_after = self.rejoin_delay
+                        else:
+                            rejoin_after = min(2 * rejoin_after, MAX_REJOIN_SECONDS)
+                        if not refused.may_rejoin or await _set_within(state.drained, rejoin_after):
+                            return
+                        break  # room again, perhaps: take the next waiting file
                     self._record(job, result)
                     if result.status != Status.UPLOADED and job.then is not None:
                         for follower in job.then.chain():
@@ -248,8 +280,8 @@ class UploadEngine:
                     try:
                         await self._connect(account, credentials, connection, state)
                     except TransportError as exc:
-                        if await self._refused_beside_others(account.name, exc, state):
-                            raise _Refused from exc
+                        if await self._refused_beside_others(exc, state):
+                            raise _Refused(exc, len(state.logged_in)) from exc
                         raise
                 unreachable = False
                 await send_file(
@@ -308,9 +340,7 @@ class UploadEngine:
             async with state.changed:
                 state.changed.notify_all()
 
-    async def _refused_beside_others(
-        self, account: str, exc: TransportError, state: _AccountState
-    ) -> bool:
+    async def _refused_beside_others(self, exc: TransportError, state: _AccountState) -> bool:
         """Whether a connection that could not log in was refused for being
         one too many. The same credentials logged in on another connection,
         so the server saying no (a refused login, or a ``421`` at the
@@ -324,21 +354,23 @@ class UploadEngine:
             return False
         async with state.changed:
             await state.changed.wait_for(lambda: state.logging_in == 0)
-        if not state.logged_in:
-            return False
+        return bool(state.logged_in)
+
+    def _announce_refusal(self, account: str, refused: _Refused) -> None:
         # Once per refused connection: a server that takes two of four says so twice.
+        later = " (it tries again later)" if refused.may_rejoin else ""
         self.emit(
             Notice(
                 account,
                 f"{account}: the server refused a connection beside the "
-                f"{len(state.logged_in)} open ({exc}); going on with those",
+                f"{refused.logged_in} open ({refused.cause}); going on with those{later}",
             )
         )
-        return True
 
     def _stop_account(self, name: str, state: _AccountState, reason: str) -> None:
         if state.stopped is None:
             state.stopped = f"account stopped: {reason}"
+            state.drained.set()
             self.emit(AccountStopped(name, reason))
 
     def _fail(self, job: Job, result: FileResult) -> FileResult:
@@ -355,6 +387,15 @@ class UploadEngine:
         self.results.append(result)
         self.journal.record(self.run_id, result)
         self.emit(TransferFinished(job, result))
+
+
+async def _set_within(event: asyncio.Event, seconds: float) -> bool:
+    """Whether ``event`` is set within ``seconds``."""
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
 
 
 async def _close(connection: list[Transport], state: _AccountState) -> None:
