@@ -4,6 +4,8 @@ once. Each is a one-line error that says what to do; nothing is lost."""
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
 import subprocess
@@ -15,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from stockup.errors import JournalDamaged, VaultLocked
-from stockup.fsutil import exclusive_lock
+from stockup.errors import JournalDamaged, StateError, VaultLocked
+from stockup.fsutil import exclusive_lock, held_locks
 from stockup.journal import Journal, _Guarded
 from tests.servers.fixtures import ServerFactory
 from tests.support.accounts import add_account
@@ -180,6 +182,25 @@ def test_the_vault_lock_waits_for_its_holder_and_dies_with_it(tmp_path: Path) ->
     assert second.wait(30) == 0
     # Released when the block ends: another process takes it at once.
     holder(0).wait()
+
+
+def test_a_file_system_without_locks_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NFS without its lock daemon answers ENOLCK: say where the folders
+    are, rather than take no lock."""
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    lock = tmp_path / "state" / "vault.lock"
+    with pytest.raises(StateError, match=r"cannot lock .*vault\.lock: No locks available"):
+        with exclusive_lock(lock):
+            pass
+    with pytest.raises(StateError, match="STOCKUP_HOME"):
+        with held_locks([lock], busy=lambda path: AssertionError(path)):
+            pass
 
 
 @pytest.fixture

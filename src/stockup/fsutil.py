@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from stockup.errors import VaultLocked
+from stockup.errors import StateError, VaultLocked
 from stockup.paths import ensure_private_dir
 
 LOCK_TIMEOUT_SECONDS = 60.0
@@ -68,6 +68,11 @@ def _lock(path: Path, timeout: float) -> int | None:
                     os.close(fd)
                     return None
                 time.sleep(LOCK_POLL_SECONDS)
+            except OSError as exc:  # ENOLCK, ENOSYS ...: a file system without locks
+                raise StateError(
+                    f"cannot lock {path}: {exc.strerror or exc}; keep stockup's folders on a "
+                    "local file system (STOCKUP_HOME names where they are)"
+                ) from None
     except BaseException:
         os.close(fd)
         raise
