@@ -15,6 +15,7 @@ from stockup.catalogue import (
     get_agency,
     load_catalogue,
     parse_catalogue,
+    web_only_agencies,
 )
 from stockup.errors import UnknownAgency, UsageError
 from stockup.store import AccountOptions, build_account
@@ -102,6 +103,18 @@ def test_custom_and_rules() -> None:
     pattern = re.compile(get_agency("shutterstock").rules.filename_pattern or "")
     assert pattern.match("sunset_01.jpg") and not pattern.match("sun-set.jpg")
     with pytest.raises(UnknownAgency, match="known agencies"):
+        get_agency("nope")
+
+
+def test_an_agency_without_an_upload_server_says_where_to_upload() -> None:
+    web_only = web_only_agencies()
+    assert {"getty", "istock"} <= set(web_only)
+    assert not set(web_only) & set(load_catalogue())
+    assert all(site.page.startswith("https://") and site.checked for site in web_only.values())
+    with pytest.raises(UnknownAgency, match=r"^Getty Images has no upload server .* ESP") as raised:
+        get_agency("getty")
+    assert "contributors.gettyimages.com" in str(raised.value)
+    with pytest.raises(UnknownAgency, match=r"^iStock has no upload server"):
         get_agency("istock")
 
 

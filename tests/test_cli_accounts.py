@@ -113,6 +113,11 @@ def test_custom_agency_needs_host_and_protocol(cli: Cli) -> None:
         2,
         "unknown agency 'nope'",
     )
+    assert_one_line_error(
+        cli("account", "add", "g", "--agency", "getty", "--user", "u", "--password-stdin"),
+        2,
+        "Getty Images has no upload server to send to",
+    )
 
 
 def test_wrong_passphrase_changes_nothing(cli: Cli, home: Path) -> None:

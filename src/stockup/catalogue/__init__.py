@@ -116,6 +116,26 @@ class Agency(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         return data
 
 
+class WebOnly(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An agency that takes contributors' files on its website only: no
+    server to send to, so no account can be made for it."""
+
+    name: str
+    how: str
+    """Where its contributors upload instead."""
+    page: str
+    checked: str
+
+
+def web_only_agencies() -> dict[str, WebOnly]:
+    """Read only when an agency is not in the catalogue: an error path."""
+    text = resources.files(__package__).joinpath("agencies.toml").read_text(encoding="utf-8")
+    try:
+        return msgspec.convert(tomllib.loads(text).get("web_only", {}), dict[str, WebOnly])
+    except (tomllib.TOMLDecodeError, msgspec.ValidationError) as exc:
+        raise CatalogueError(f"agencies.toml: {exc}") from None
+
+
 @cache
 def load_catalogue() -> dict[str, Agency]:
     text = resources.files(__package__).joinpath("agencies.toml").read_text(encoding="utf-8")
@@ -143,5 +163,10 @@ def get_agency(agency_id: str) -> Agency:
     try:
         return catalogue[agency_id]
     except KeyError:
+        if (site := web_only_agencies().get(agency_id)) is not None:
+            raise UnknownAgency(
+                f"{site.name} has no upload server to send to: its contributors upload "
+                f"through {site.how} ({site.page})"
+            ) from None
         known = ", ".join(sorted(catalogue))
         raise UnknownAgency(f"unknown agency {agency_id!r}; known agencies: {known}") from None
