@@ -9,6 +9,7 @@ import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -91,15 +92,11 @@ class Rig:
     def credentials(self) -> dict[str, Credentials]:
         return {a.name: Credentials("user", Secret("pw")) for a in self.accounts}
 
-    def run(
-        self,
-        attempts: int = 3,
-        connections: int | None = None,
-        rejoin_delay: float = REJOIN_SECONDS,
-    ) -> Summary:
+    def run(self, **options: Any) -> Summary:
+        """Plan the folder and send it; ``options`` as for :meth:`engine`."""
         plan = self.plan()
         try:
-            engine = self.engine(attempts, connections, rejoin_delay)
+            engine = self.engine(**options)
             return Summary(asyncio.run(engine.run(plan, self.credentials())))
         finally:
             plan.close()
