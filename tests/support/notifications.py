@@ -4,18 +4,15 @@ Notifications interface, as a desktop's notification daemon serves it."""
 
 import asyncio
 import contextlib
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
 from dbus_fast.aio import MessageBus
 from dbus_fast.service import ServiceInterface, method
 
-DBUS_DAEMON = "/usr/bin/dbus-daemon"
+from tests.support.session_bus import session_bus
 
 
 def _dbus(signature: dict[str, str], function: Any) -> Any:
@@ -65,15 +62,12 @@ class NotificationServer:
 
 @contextlib.contextmanager
 def notification_server() -> Iterator[NotificationServer]:
-    if not shutil.which(DBUS_DAEMON):
-        pytest.skip(f"{DBUS_DAEMON} not installed (apt-get install dbus-daemon)")
-    daemon = subprocess.Popen(
-        [DBUS_DAEMON, "--session", "--nofork", "--print-address"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert daemon.stdout is not None
-    server = NotificationServer(daemon.stdout.readline().strip())
+    with session_bus() as address, _serving(NotificationServer(address)) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def _serving(server: NotificationServer) -> Iterator[NotificationServer]:
     loop = asyncio.new_event_loop()
 
     async def serve() -> MessageBus:
@@ -91,5 +85,3 @@ def notification_server() -> Iterator[NotificationServer]:
         bus.disconnect()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
-        daemon.terminate()
-        daemon.wait(10)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-DBUS_DAEMON = "/usr/bin/dbus-daemon"
+from tests.support.session_bus import session_bus
+
 GNOME_KEYRING = "/usr/bin/gnome-keyring-daemon"
 SECRETS_BUS_NAME = "org.freedesktop.secrets"
 READY_TIMEOUT = 10.0
@@ -28,22 +29,19 @@ def secret_service(root: Path) -> Iterator[dict[str, str]]:
     """Start the bus and the keyring daemon; yields the environment a client
     needs to reach them (the bus address, and the home the daemon keeps its
     keyrings in)."""
-    for binary, package in ((DBUS_DAEMON, "dbus-daemon"), (GNOME_KEYRING, "gnome-keyring")):
-        if not shutil.which(binary):
-            pytest.skip(f"{binary} not installed (apt-get install {package})")
+    if not shutil.which(GNOME_KEYRING):
+        pytest.skip(f"{GNOME_KEYRING} not installed (apt-get install gnome-keyring)")
     home, runtime = root / "home", root / "run"
     home.mkdir(parents=True)
     runtime.mkdir(mode=0o700)
-    socket = root / "bus"
-    bus = subprocess.Popen(
-        [DBUS_DAEMON, "--session", "--nofork", "--print-address", f"--address=unix:path={socket}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert bus.stdout is not None
+    with session_bus(root / "bus") as address, _keyring_daemon(home, runtime, address) as env:
+        yield env
+
+
+@contextlib.contextmanager
+def _keyring_daemon(home: Path, runtime: Path, address: str) -> Iterator[dict[str, str]]:
     env = {
-        "DBUS_SESSION_BUS_ADDRESS": bus.stdout.readline().strip(),
+        "DBUS_SESSION_BUS_ADDRESS": address,
         "HOME": str(home),
         "XDG_DATA_HOME": str(home / ".local" / "share"),
         "XDG_RUNTIME_DIR": str(runtime),
@@ -62,9 +60,8 @@ def secret_service(root: Path) -> Iterator[dict[str, str]]:
         _wait_for_name(env, SECRETS_BUS_NAME)
         yield env
     finally:
-        for process in (keyring, bus):
-            process.terminate()
-            process.wait(timeout=10)
+        keyring.terminate()
+        keyring.wait(timeout=10)
 
 
 def _wait_for_name(env: dict[str, str], name: str) -> None:
