@@ -127,19 +127,22 @@ class WebOnly(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     checked: str
 
 
+def _catalogue_text() -> str:
+    return resources.files(__package__).joinpath("agencies.toml").read_text(encoding="utf-8")
+
+
 def web_only_agencies() -> dict[str, WebOnly]:
     """Read only when an agency is not in the catalogue: an error path."""
-    text = resources.files(__package__).joinpath("agencies.toml").read_text(encoding="utf-8")
     try:
-        return msgspec.convert(tomllib.loads(text).get("web_only", {}), dict[str, WebOnly])
+        data = tomllib.loads(_catalogue_text()).get("web_only", {})
+        return msgspec.convert(data, dict[str, WebOnly])
     except (tomllib.TOMLDecodeError, msgspec.ValidationError) as exc:
         raise CatalogueError(f"agencies.toml: {exc}") from None
 
 
 @cache
 def load_catalogue() -> dict[str, Agency]:
-    text = resources.files(__package__).joinpath("agencies.toml").read_text(encoding="utf-8")
-    return parse_catalogue(text)
+    return parse_catalogue(_catalogue_text())
 
 
 def parse_catalogue(text: str) -> dict[str, Agency]:
