@@ -11,13 +11,17 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageCms
 
+from stockup import editing
 from stockup.checks.facts import read_facts
+from stockup.checks.metadata import Metadata
+from stockup.editing import Change, Edit, plan_edit, write
 from tests.servers.fixtures import ServerFactory
 from tests.support.accounts import add_account
 from tests.support.artworks import exiftool_reads, need_exiftool, photo, tag
@@ -139,6 +143,28 @@ def test_show_says_where_each_value_comes_from_and_when_they_disagree(
     assert data["disagree"] == ["title"] and data["sources"]["IPTC"]["title"] == "From IPTC"
 
 
+def test_empty_fields_are_removed_and_read_as_empty(cli: Cli, tmp_path: Path) -> None:
+    """A title alone on a photo without keywords leaves no empty keyword field
+    behind, and a photo whose IPTC fields are there but empty (as some tools
+    write them) reads as having none."""
+    path = camera_photo(tmp_path / "photo.jpg")
+    cli.ok("meta", "set", str(path), "--title", "Harbour")
+    assert exiftool_reads(path) == {
+        "SourceFile": str(path), "Title": "Harbour", "ObjectName": "Harbour"}  # fmt: skip
+    cli.ok("meta", "set", str(path), "--title", "")
+    assert exiftool_reads(path) == {"SourceFile": str(path)}
+    import pyexiv2
+
+    empty = camera_photo(tmp_path / "empty.jpg")
+    with pyexiv2.Image(str(empty)) as image:
+        fields = ("ObjectName", "Caption", "Keywords")
+        image.modify_iptc({f"Iptc.Application2.{field}": "" for field in fields})
+    shown = json.loads(cli.ok("meta", "show", str(empty), "--json").stdout)[0]
+    assert (shown["title"], shown["description"], shown["keywords"]) == (None, None, [])
+    checked = cli("check", str(empty), "--agency", "adobestock", "--json")
+    assert json.loads(checked.stdout)[0]["keywords"] == [], checked.output  # read, not a crash
+
+
 def test_import_understands_agency_csvs_and_reports_what_it_cannot_match(
     cli: Cli, tmp_path: Path
 ) -> None:
@@ -230,6 +256,57 @@ def test_video_without_exiftool_is_a_clear_error(cli: Cli, tmp_path: Path) -> No
     result = cli("meta", "set", str(clip), "--title", "x", env={"PATH": str(bare)})
     assert result.returncode == 1
     assert "writing metadata into MP4/MOV needs ExifTool" in result.stdout
+
+
+def test_two_edits_of_one_file_at_once_never_share_a_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A form sent twice, or the web UI beside the CLI: the second write does
+    not write into the first one's copy, and the first, finishing last, does
+    not undo the second unseen."""
+    path = camera_photo(tmp_path / "photo.jpg")
+    copies: list[Path] = []
+    paused, go_on = threading.Event(), threading.Event()
+    real_write = editing._write_exiv2
+
+    def write_then_wait(copy: Path, meta: Metadata, change: Change, *, iptc: bool) -> None:
+        copies.append(copy)
+        real_write(copy, meta, change, iptc=iptc)
+        if meta.title == "first":
+            paused.set()
+            assert go_on.wait(30)
+
+    monkeypatch.setattr(editing, "_write_exiv2", write_then_wait)
+    first = plan_edit(path, Edit(title="first", keywords=["one"]))
+    worker = threading.Thread(target=write, args=(first,))
+    worker.start()
+    assert paused.wait(30)
+    second = write(plan_edit(path, Edit(title="second")))
+    go_on.set()
+    worker.join()
+    assert second.written and second.error is None
+    assert not first.written
+    assert first.error and "photo.jpg changed since stockup read it" in first.error
+    assert len(set(copies)) == 2
+    assert read_facts(path).metadata.title == "second"
+    assert not list(tmp_path.glob(".*stockup-edit*"))
+
+
+def test_an_edit_read_before_another_edit_changes_nothing(tmp_path: Path) -> None:
+    """What an edit writes is worked out from what the file held when it was
+    read: written over a newer edit, it would drop that edit's keywords."""
+    path = camera_photo(tmp_path / "photo.jpg")
+    stale = plan_edit(path, Edit(title="Harbour at night"))
+    assert write(plan_edit(path, Edit(keywords=["harbour", "night"]))).written
+    write(stale)
+    assert not stale.written
+    assert stale.error == (
+        "photo.jpg changed since stockup read it (another edit at the same time?); "
+        "nothing was changed: run it again"
+    )
+    meta = read_facts(path).metadata
+    assert (meta.title, meta.keywords) == (None, ["harbour", "night"])
+    assert not list(tmp_path.glob(".*stockup-edit*"))
 
 
 def test_kill_9_during_a_write_leaves_the_old_file_or_the_new(tmp_path: Path) -> None:

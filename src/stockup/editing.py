@@ -10,7 +10,10 @@ intact): their metadata goes to the agency in its CSV (`stockup meta export`).
 
 A file is never written in place: a copy beside it is changed, read back
 (the fields as asked; pixels, EXIF and ICC profile as before), then renamed
-over the original, so a crash leaves the old file or the new one.
+over the original, so a crash leaves the old file or the new one. Each write
+has a copy of its own, and a file that something else changed since the edit
+read it is left as that made it: two edits of one file at once (a form sent
+twice, the web UI beside the CLI) never mix, nor undo each other unseen.
 """
 
 from __future__ import annotations
@@ -45,10 +48,20 @@ EDITABLE_FORMATS = (*EXIV2_FORMATS, *EXIFTOOL_FORMATS)
 IPTC_UTF8 = "\x1b%G"
 """ISO 2022 escape that declares IPTC IIM text UTF-8 (CodedCharacterSet)."""
 EDIT_SUFFIX = ".stockup-edit"
+COPY_BLOCK = 1024 * 1024
 
 
 class MetadataError(StockupError):
     """One file's metadata cannot be written; the others go on."""
+
+
+FileIdentity = tuple[int, int, int, int]
+"""Device, inode, size and modification time: a rename over the file (any
+safe writer's way, ours too) or a write in place changes it."""
+
+
+def _identity(status: os.stat_result) -> FileIdentity:
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
 
 
 @dataclass(frozen=True)
@@ -127,6 +140,8 @@ class Change:
     written: bool = False
     facts: FileFacts | None = None
     """The file as read when the edit was planned: compared with the copy."""
+    seen: FileIdentity | None = None
+    """Which file that was: the write goes ahead only while it is still the same."""
     source_type: str | None = None
     ai_tool: str | None = None
 
@@ -164,6 +179,10 @@ def plan_edit(path: Path, edit: Edit, *, force: bool = False) -> Change:
     """What ``edit`` would make of the file. A file with a C2PA manifest
     (content credentials) is not written without ``force``: changing its
     metadata breaks the manifest's signature."""
+    try:
+        seen = _identity(path.stat())  # before reading: a change after it shows
+    except OSError:
+        seen = None  # read_facts says what is wrong
     facts = read_facts(path)
     if facts.error:
         return Change(path, facts.metadata, facts.metadata, error=facts.error)
@@ -172,6 +191,7 @@ def plan_edit(path: Path, edit: Edit, *, force: bool = False) -> Change:
         facts.metadata,
         edit.applied_to(facts.metadata),
         facts=facts,
+        seen=seen,
         source_type=edit.source_type,
         ai_tool=edit.ai_tool,
     )
@@ -213,9 +233,7 @@ def _write_safely(change: Change, before: FileFacts) -> None:
     # is its owner's way of saying "leave it".
     if not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222:
         raise MetadataError(f"{path.name} is read-only; nothing was changed")
-    # The suffix stays last: the copy must read back as the same kind of file.
-    temporary = path.with_name(f".{path.stem}{EDIT_SUFFIX}{path.suffix}")
-    shutil.copy2(path, temporary)
+    temporary = _copy_beside(path, change.seen)
     try:
         if fmt in EXIFTOOL_FORMATS:
             _write_exiftool(temporary, meta, change)
@@ -224,6 +242,7 @@ def _write_safely(change: Change, before: FileFacts) -> None:
         _verify(before, temporary, meta, change)
         with temporary.open("rb") as handle:
             os.fsync(handle.fileno())
+        _still_the_same(path, change.seen)
         os.replace(temporary, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -235,18 +254,54 @@ def _write_safely(change: Change, before: FileFacts) -> None:
         os.close(directory)
 
 
+def _copy_beside(path: Path, seen: FileIdentity | None) -> Path:
+    """A hidden copy of the file in the same folder (so the rename over the
+    original is atomic), with a name of its own: a second write of the same
+    file at once gets another copy, never this one half-overwritten."""
+    with path.open("rb") as source:
+        _still_the_same(path, seen, os.fstat(source.fileno()))
+        # The suffix stays last: the copy must read back as the same kind of file.
+        handle, name = tempfile.mkstemp(
+            prefix=f".{path.stem}{EDIT_SUFFIX}-", suffix=path.suffix, dir=path.parent
+        )
+        temporary = Path(name)
+        try:
+            with os.fdopen(handle, "wb") as copy:
+                shutil.copyfileobj(source, copy, COPY_BLOCK)
+            shutil.copystat(path, temporary)
+        except BaseException:
+            temporary.unlink()
+            raise
+    return temporary
+
+
+def _still_the_same(
+    path: Path, seen: FileIdentity | None, status: os.stat_result | None = None
+) -> None:
+    """Refuse to write over a file that changed since the edit read it: what
+    the edit would write was worked out from what the file held then."""
+    if seen is not None and _identity(status or path.stat()) != seen:
+        raise MetadataError(
+            f"{path.name} changed since stockup read it (another edit at the same time?); "
+            "nothing was changed: run it again"
+        )
+
+
 def _write_exiv2(path: Path, meta: Metadata, change: Change, *, iptc: bool) -> None:
     import pyexiv2  # exiv2's C++ library: loaded only when writing
 
-    def alt(value: str | None) -> dict[str, str] | str:
-        return {'lang="x-default"': value} if value else ""
+    # An empty value is written as None, which pyexiv2 takes for "delete the
+    # field": an empty string would leave an empty field behind, which some
+    # readers take for a value (Pillow reads an empty IPTC field as None).
+    def alt(value: str | None) -> dict[str, str] | None:
+        return {'lang="x-default"': value} if value else None
 
     try:
         with pyexiv2.Image(str(path)) as image:
             xmp: dict[str, Any] = {
                 "Xmp.dc.title": alt(meta.title),
                 "Xmp.dc.description": alt(meta.description),
-                "Xmp.dc.subject": list(meta.keywords) or "",
+                "Xmp.dc.subject": list(meta.keywords) or None,
             }
             if change.source_type:
                 xmp["Xmp.iptcExt.DigitalSourceType"] = NEWSCODES + change.source_type
@@ -257,13 +312,13 @@ def _write_exiv2(path: Path, meta: Metadata, change: Change, *, iptc: bool) -> N
                 image.modify_iptc(
                     {
                         "Iptc.Envelope.CharacterSet": IPTC_UTF8,
-                        "Iptc.Application2.ObjectName": (meta.title or "")[:64] or "",
-                        "Iptc.Application2.Caption": meta.description or "",
-                        "Iptc.Application2.Keywords": [k[:64] for k in meta.keywords] or "",
+                        "Iptc.Application2.ObjectName": (meta.title or "")[:64] or None,
+                        "Iptc.Application2.Caption": meta.description or None,
+                        "Iptc.Application2.Keywords": [k[:64] for k in meta.keywords] or None,
                     }
                 )
     except RuntimeError as exc:  # exiv2 reports a file it cannot parse or write so
-        name = path.name.removeprefix(".").replace(EDIT_SUFFIX, "")
+        name = change.path.name
         hint = (
             " (exiv2 writes no EPS saved as Illustrator 8 to 10 PostScript: set it in "
             "Illustrator, or give it in the agency's CSV)"

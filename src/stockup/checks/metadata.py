@@ -114,7 +114,7 @@ def read_iptc(image: Any) -> Metadata:
         info = IptcImagePlugin.getiptcinfo(image) or {}
     except (SyntaxError, ValueError, IndexError, OSError):
         return Metadata()
-    keywords = info.get(IPTC_KEYWORDS, [])
+    keywords = info.get(IPTC_KEYWORDS) or []  # Pillow gives None for an empty field
     if isinstance(keywords, bytes):
         keywords = [keywords]
     return Metadata(
