@@ -6,14 +6,18 @@ from __future__ import annotations
 import json
 import re
 import resource
+import struct
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from stockup.catalogue import get_agency
-from stockup.checks import check_files
+from stockup.checks import check_files, facts
 from stockup.checks.facts import read_facts
+from stockup.checks.metadata import Metadata
+from stockup.checks.metadata import read_iptc as real_read_iptc
 from stockup.packaging import build_zip, safe_name
 from tests.servers.fixtures import ServerFactory
 from tests.support.artworks import (
@@ -154,6 +158,38 @@ def test_bad_input_each_reported_others_still_checked(tmp_path: Path, cli: Cli) 
     report = json.loads(result.stdout)
     levels = {Path(r["file"]).name: r["level"] for r in report}
     assert levels["good.jpg"] == "ok" and levels["zero.jpg"] == "error"
+
+
+def test_a_file_that_trips_a_parser_fails_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parsers answer some damaged files with KeyError, IndexError, struct.error
+    ...: that file fails with what went wrong, and the others are checked."""
+    good = tag(photo(tmp_path / "good.jpg", 2400, 1800), title="Good", keywords=SEVEN)
+    # Quantization tables numbered 2 and 1, not 0 and 1: Pillow reads the
+    # file, with no table 0 to estimate the quality from.
+    data = bytearray(good.read_bytes())
+    table = data.index(b"\xff\xdb") + 4  # marker, length, then precision and number
+    assert data[table] == 0
+    data[table] = 2
+    renumbered = tmp_path / "renumbered.jpg"
+    renumbered.write_bytes(data)
+    tripping = tmp_path / "tripping.jpg"
+    tripping.write_bytes(good.read_bytes())
+
+    def read_iptc(image: Any) -> Metadata:
+        if Path(image.filename).name == tripping.name:
+            raise struct.error("unpack requires a buffer of 4 bytes")
+        return real_read_iptc(image)
+
+    monkeypatch.setattr(facts, "read_iptc", read_iptc)
+    v = verdicts([good, renumbered, tripping], "adobestock")
+    assert v[("tripping.jpg", "adobestock")] == [
+        "error: not a readable JPEG (struct.error: unpack requires a buffer of 4 bytes)"
+    ]
+    assert v[("renumbered.jpg", "adobestock")] == v[("good.jpg", "adobestock")]
+    assert read_facts(renumbered).jpeg_quality is None
+    assert read_facts(good).jpeg_quality is not None
 
 
 def test_video_duration_needs_ffprobe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

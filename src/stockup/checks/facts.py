@@ -164,6 +164,16 @@ def read_facts(path: Path) -> FileFacts:
             _video_facts(facts)
     except OSError as exc:
         facts.error = f"cannot read the file: {exc.strerror or exc}"
+    except Exception as exc:
+        # The parsers (Pillow, the XML and box readers) meet every kind of
+        # damaged file and answer some with KeyError, IndexError, struct.error
+        # ...: that file fails alone, with what went wrong, and the batch goes
+        # on (the engine treats a bug in one file's upload the same way).
+        kind = type(exc)
+        name = (
+            kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+        )
+        facts.error = f"not a readable {content.upper()} ({name}: {exc})"
     return facts
 
 
@@ -197,9 +207,11 @@ def _image_facts(facts: FileFacts) -> None:
                 facts.icc_profile = ImageCms.getProfileDescription(profile).strip()
             except (OSError, ImageCms.PyCMSError):
                 facts.icc_profile = "unreadable profile"
-        quantization = getattr(image, "quantization", None)
-        if facts.format == "jpeg" and quantization:
-            facts.jpeg_quality = estimate_jpeg_quality(list(quantization[0]))
+        # Luminance is table 0 as encoders write it. A file that numbers its
+        # tables otherwise gets no estimate: another table would give a wrong one.
+        luminance = (getattr(image, "quantization", None) or {}).get(0)
+        if facts.format == "jpeg" and luminance:
+            facts.jpeg_quality = estimate_jpeg_quality(list(luminance))
         iptc = read_iptc(image)
         # PNG keeps XMP in an iTXt chunk that may be compressed: Pillow inflates it.
         png_text = {str(k): v for k, v in image.info.items()} if facts.format == "png" else {}
