@@ -72,6 +72,7 @@ def test_round_trip_read_back_by_exiftool(cli: Cli, tmp_path: Path, name: str) -
     result = cli("meta", "set", str(path), "--title", TITLE, "--description", "Une ville, la nuit",
                  "--keywords", ", ".join([*KEYWORDS, "  mot1-é ", "MOT2-É"]))  # fmt: skip
     assert result.returncode == 0, result.output
+    assert result.stderr == ""  # no library's warnings on the terminal
     independent = exiftool_reads(path)
     assert independent["Title"] == TITLE and independent["Description"] == "Une ville, la nuit"
     assert independent["Subject"] == KEYWORDS  # trimmed, repeats dropped, order kept

@@ -413,7 +413,9 @@ def _exif(image: Any) -> tuple[dict[int, Any], ...]:
     """The camera's fields: the main directory without offsets or what is
     written, the EXIF and GPS directories whole."""
     exif = image.getexif()
-    main = {t: v for t, v in exif.items() if t not in METADATA_TAGS | LAYOUT_TAGS}
+    # By tag, not items(): Pillow parses a value when it is read, and warns on
+    # stderr about the IPTC tag as exiv2 writes it (a block, counted in longs).
+    main = {t: exif[t] for t in exif if t not in METADATA_TAGS | LAYOUT_TAGS}
     return main, dict(exif.get_ifd(EXIF_IFD)), dict(exif.get_ifd(GPS_IFD))
 
 
