@@ -166,6 +166,26 @@ def test_empty_fields_are_removed_and_read_as_empty(cli: Cli, tmp_path: Path) ->
     assert json.loads(checked.stdout)[0]["keywords"] == [], checked.output  # read, not a crash
 
 
+def test_a_character_metadata_cannot_carry_is_named(cli: Cli, tmp_path: Path) -> None:
+    """XMP has no control characters but tab and line breaks, and bytes in
+    argv that are not UTF-8 reach Python as lone surrogates: the file fails
+    with the reason, before anything is written."""
+    path = camera_photo(tmp_path / "photo.jpg")
+    cases = {
+        "Red\x1b[31m": "the title holds U+001B, a control character",
+        os.fsdecode(b"caf\xe9"): "the title holds bytes that are not UTF-8",
+    }
+    for title, reason in cases.items():
+        result = cli("meta", "set", str(path), "--title", title)
+        assert result.returncode == 1, result.output
+        assert f"{reason}, which metadata cannot carry; nothing was changed" in result.stdout
+    result = cli("meta", "set", str(path), "--keywords", "harbour, \x01night")
+    assert "the keyword '\\x01night' holds U+0001" in result.stdout, result.output
+    assert read_facts(path).metadata.title is None
+    cli.ok("meta", "set", str(path), "--title", "Two\nlines\tand a tab")
+    assert read_facts(path).metadata.title == "Two\nlines\tand a tab"
+
+
 def test_import_understands_agency_csvs_and_reports_what_it_cannot_match(
     cli: Cli, tmp_path: Path
 ) -> None:

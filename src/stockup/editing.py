@@ -195,12 +195,33 @@ def plan_edit(path: Path, edit: Edit, *, force: bool = False) -> Change:
         source_type=edit.source_type,
         ai_tool=edit.ai_tool,
     )
+    if change.changes and (problem := _unwritable(change.after)):
+        change.error = f"{path.name}: {problem}, which metadata cannot carry; nothing was changed"
+        return change
     if facts.provenance.c2pa and not force and change.changes:
         change.error = (
             f"{path.name} carries a C2PA manifest (content credentials): writing its metadata "
             "invalidates the manifest's signature; force writes anyway"
         )
     return change
+
+
+def _unwritable(meta: Metadata) -> str | None:
+    """Which field holds a character XMP cannot carry, and which: XML 1.0 has
+    no control characters but tab and line breaks (exiv2 drops DEL too), and
+    a lone surrogate is what Python makes of bytes in argv that are not
+    UTF-8. Caught here, the reason is said; at the read-back it was only
+    "reads back other values"."""
+    fields = [("title", meta.title), ("description", meta.description)]
+    fields += [(f"keyword {k!r}", k) for k in meta.keywords]
+    for name, value in fields:
+        for char in value or "":
+            code = ord(char)
+            if 0xD800 <= code <= 0xDFFF:
+                return f"the {name} holds bytes that are not UTF-8"
+            if (code < 0x20 and char not in "\t\n\r") or code in (0x7F, 0xFFFE, 0xFFFF):
+                return f"the {name} holds U+{code:04X}, a control character"
+    return None
 
 
 def write(change: Change) -> Change:
