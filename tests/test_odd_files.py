@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from stockup.checks.facts import read_facts
 from stockup.transfer import PART_SUFFIX
 from tests.servers.fixtures import ServerFactory
 from tests.support.accounts import add_account
+from tests.support.artworks import photo
 from tests.support.cli import Cli
 from tests.support.files import make_batch, make_file, sha
 
@@ -40,6 +42,42 @@ def test_a_name_with_a_newline_fails_alone(
     checked = cli("check", str(tmp_path / "batch"), "--agency", "adobestock", "--json")
     verdicts = {Path(v["file"]).name: v for v in json.loads(checked.stdout)}
     assert "line break" in verdicts[odd.name]["findings"][0]["message"]
+
+
+def test_a_name_that_is_not_utf8_fails_alone(
+    cli: Cli, tmp_path: Path, start_server: ServerFactory
+) -> None:
+    """A file named on a system with another encoding (Latin-1 here): it is
+    refused with the reason, the others go, and --safe-names sends it under a
+    name the server takes. Every output stays UTF-8 a strict terminal prints
+    (the bytes as ``\\xNN``), and the journal keeps the name."""
+    good = make_batch(tmp_path / "batch", [2000, 3000])
+    odd = photo(tmp_path / "batch" / "cafe.jpg", 40, 30).rename(
+        tmp_path / "batch" / os.fsdecode(b"caf\xe9.jpg")
+    )
+    shown = "caf\\xe9.jpg"
+    strict = {"PYTHONIOENCODING": "utf-8:strict"}  # as in a UTF-8 locale, not C
+    with start_server("asyncssh-sftp") as server:
+        cli.ok("init")
+        add_account(cli, server)
+        batch = str(tmp_path / "batch")
+        result = cli("upload", "--skip-checks", batch, "--to", "srv", env=strict)
+        assert result.returncode == 1, result.output
+        assert shown in result.stdout and "the file name is not UTF-8" in result.stdout
+        for path in good:
+            assert sha(server.upload_root / path.name) == sha(path)
+        renamed = cli.ok(
+            "upload", "--skip-checks", "--safe-names", str(odd), "--to", "srv", "--json", env=strict
+        )
+        assert json.loads(renamed.stdout)["results"][0]["remote_path"].endswith("/caf_.jpg")
+        assert sha(server.upload_root / "caf_.jpg") == sha(odd)
+    assert shown in cli.ok("history", env=strict).stdout
+    checked = cli("check", batch, "--agency", "adobestock", "--json", env=strict)
+    verdicts = {Path(v["file"]).name: v for v in json.loads(checked.stdout)}
+    assert "not UTF-8" in verdicts[odd.name]["findings"][0]["message"]
+    written = cli.ok("meta", "set", str(odd), "--title", "Café", env=strict)
+    assert f"changed  {shown}" in written.stdout
+    assert read_facts(odd).metadata.title == "Café"
 
 
 @pytest.mark.parametrize("kind", ["pyftpdlib-ftps", "asyncssh-sftp"])

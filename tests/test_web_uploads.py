@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import signal
 from pathlib import Path
 
 import pytest
 
+from stockup.checks.facts import read_facts
 from stockup.demo.samples import make_samples
 from stockup.text import human_bytes, human_duration
 from stockup.web.uploads import Staging, relative_upload_path
 from tests.servers.fixtures import ServerFactory
+from tests.support.artworks import photo
 from tests.support.cli import Cli
 from tests.support.files import make_file, sha
 from tests.support.ui import create_vault_and_account, running_ui, start_upload, wait_for
@@ -250,3 +253,30 @@ def test_the_form_s_limit_on_versions_of_a_motif_is_checked(
     assert "more versions of one motif than the 1 allowed for adobe" in checks
     assert wrong.status == 400 and "no account or agency of this run" in wrong.body
     assert 'value="none=1"' in wrong.body  # what was typed is kept
+
+
+def test_a_name_that_is_not_utf8_shows_on_the_page(
+    cli: Cli, start_server: ServerFactory, tmp_path: Path
+) -> None:
+    """A file named on a system with another encoding, in a folder typed into
+    the form: the check page shows it (its byte as ``\\xe9``) with the reason,
+    where it could not be written as UTF-8 at all."""
+    (tmp_path / "art").mkdir()
+    photo(tmp_path / "art" / "cafe.jpg", 40, 30).rename(
+        tmp_path / "art" / os.fsdecode(b"caf\xe9.jpg")
+    )
+    with start_server("asyncssh-sftp") as sftp, running_ui(cli) as ui:
+        create_vault_and_account(ui, sftp, name="adobe", rules="adobestock")
+        chosen = ui.post("/upload", {"local_paths": str(tmp_path / "art"), "account": "adobe"})
+        assert chosen.status == 303, chosen.body
+        checks = ui.get(chosen.headers["location"])
+        file_page = chosen.headers["location"] + "/files/0"
+        editor = ui.get(file_page)
+        saved = ui.post(file_page, {"title": "Café", "description": "", "keywords": "cafe"})
+        assert saved.status == 303, saved.body
+        notice = ui.get(saved.headers["location"])
+    assert checks.status == 200, checks.body
+    assert "caf\\xe9.jpg" in checks.body and "the file name is not UTF-8" in checks.body
+    assert editor.status == 200 and "caf\\xe9.jpg" in editor.body
+    assert "Saved: caf\\xe9.jpg" in notice.body
+    assert read_facts(tmp_path / "art" / os.fsdecode(b"caf\xe9.jpg")).metadata.title == "Café"

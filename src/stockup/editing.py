@@ -40,6 +40,7 @@ from stockup.checks.facts import (
 from stockup.checks.metadata import Metadata
 from stockup.errors import StockupError
 from stockup.provenance import NEWSCODES
+from stockup.text import storable
 
 EXIV2_FORMATS = ("jpeg", "tiff", "png", "eps")
 IPTC_FORMATS = ("jpeg", "tiff")
@@ -282,8 +283,10 @@ def _copy_beside(path: Path, seen: FileIdentity | None) -> Path:
     with path.open("rb") as source:
         _still_the_same(path, seen, os.fstat(source.fileno()))
         # The suffix stays last: the copy must read back as the same kind of file.
+        # The copy's name in UTF-8 even when the file's is not: exiv2 takes
+        # its path as UTF-8 text.
         handle, name = tempfile.mkstemp(
-            prefix=f".{path.stem}{EDIT_SUFFIX}-", suffix=path.suffix, dir=path.parent
+            prefix=f".{storable(path.stem)}{EDIT_SUFFIX}-", suffix=path.suffix, dir=path.parent
         )
         temporary = Path(name)
         try:
@@ -318,7 +321,14 @@ def _write_exiv2(path: Path, meta: Metadata, change: Change, *, iptc: bool) -> N
         return {'lang="x-default"': value} if value else None
 
     try:
-        with pyexiv2.Image(str(path)) as image:
+        image_path = str(path).encode("utf-8").decode("utf-8")
+    except UnicodeEncodeError:
+        raise MetadataError(
+            f"{change.path.name}: exiv2 cannot open a file in a folder whose name is not UTF-8; "
+            "rename the folder"
+        ) from None
+    try:
+        with pyexiv2.Image(image_path) as image:
             xmp: dict[str, Any] = {
                 "Xmp.dc.title": alt(meta.title),
                 "Xmp.dc.description": alt(meta.description),

@@ -24,6 +24,7 @@ from stockup.paths import ensure_private_dir
 from stockup.results import OUTCOMES, FileResult, Status
 from stockup.secret import redact
 from stockup.similar import ImageHash
+from stockup.text import storable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS hashes (
@@ -143,6 +144,15 @@ def journal_error(exc: sqlite3.Error | OSError, path: Path) -> StateError:
     return StateError(f"the journal {path}: {text}")
 
 
+def _storable(parameters: Any) -> Any:
+    """Statement parameters as SQLite takes them: a path or name with a byte
+    that is not UTF-8 (a file named on another system) is text SQLite
+    cannot store, and would stop the whole run; it is kept as ``\\xNN``."""
+    if isinstance(parameters, dict):
+        return {k: storable(v) if isinstance(v, str) else v for k, v in parameters.items()}
+    return [storable(v) if isinstance(v, str) else v for v in parameters]
+
+
 class _Guarded:
     """The SQLite connection, with every error turned into a stockup error
     that says what to do (never "internal error (DatabaseError)")."""
@@ -160,7 +170,7 @@ class _Guarded:
 
     def execute(self, sql: str, parameters: Any = ()) -> None:
         try:
-            self._db.execute(sql, parameters)
+            self._db.execute(sql, _storable(parameters))
         except sqlite3.Error as exc:
             raise journal_error(exc, self.path) from None
 
@@ -168,7 +178,7 @@ class _Guarded:
         """Every row the statement gives, read here: a damaged page can show
         while rows are read, after the statement has started."""
         try:
-            return self._db.execute(sql, parameters).fetchall()
+            return self._db.execute(sql, _storable(parameters)).fetchall()
         except sqlite3.Error as exc:
             raise journal_error(exc, self.path) from None
 

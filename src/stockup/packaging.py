@@ -38,15 +38,32 @@ NAME_WITH_CONTROLS = (
 )
 
 
+NAME_NOT_UTF8 = (
+    "the file name is not UTF-8 (it was named on a system with another encoding), which "
+    "agencies' servers cannot take; rename the file, or upload with safe names"
+)
+
+
 def has_control_characters(name: str) -> bool:
     return any(unicodedata.category(c) == "Cc" for c in name)
 
 
+def name_problem(name: str) -> str | None:
+    """Why no server can take this file name as it is, or None. A byte that
+    is not UTF-8 reaches Python as a lone surrogate (category Cs)."""
+    categories = {unicodedata.category(c) for c in name}
+    if "Cc" in categories:
+        return NAME_WITH_CONTROLS
+    if "Cs" in categories:
+        return NAME_NOT_UTF8
+    return None
+
+
 def safe_name(name: str, pattern: str | None) -> str:
     """``name`` made to match ``pattern``: accents dropped, other characters
-    replaced; control characters (a newline) are always replaced.
-    Deterministic, so a vector and its preview keep one stem."""
-    name = "".join("_" if unicodedata.category(c) == "Cc" else c for c in name)
+    replaced; control characters (a newline) and bytes that are not UTF-8
+    are always replaced. Deterministic, so a vector and its preview keep one stem."""
+    name = "".join("_" if unicodedata.category(c) in ("Cc", "Cs") else c for c in name)
     if not pattern or re.match(pattern, name):
         return name
     stem, dot, suffix = name.rpartition(".")

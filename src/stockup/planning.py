@@ -21,7 +21,7 @@ from stockup.config import Account
 from stockup.editing import EDITABLE_FORMATS, Edit, plan_edit, write
 from stockup.errors import UsageError
 from stockup.journal import Journal, local_time
-from stockup.packaging import NAME_WITH_CONTROLS, build_zip, has_control_characters, safe_name
+from stockup.packaging import build_zip, name_problem, safe_name
 from stockup.results import FileResult, Status
 from stockup.similar import ImageHash, SimilarLimits
 from stockup.transports.base import join_remote
@@ -322,8 +322,8 @@ class _Planner:
         name = local.name
         if safe_names:
             name = safe_name(name, rules.rules.filename_pattern if rules else None)
-        if has_control_characters(name):
-            decide(path, Status.REJECTED, NAME_WITH_CONTROLS)
+        if problem := name_problem(name):
+            decide(path, Status.REJECTED, problem)
             return
         remote = join_remote(remote_dir, name)
         if remote in seen:

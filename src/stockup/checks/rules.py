@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from stockup.catalogue import Agency, RuleGroup, Rules
 from stockup.checks.facts import RASTER, VECTOR, FileFacts
-from stockup.packaging import NAME_WITH_CONTROLS, has_control_characters
+from stockup.packaging import name_problem
 
 LEVELS = ("ok", "warning", "error")
 UNCONFIRMED = " (not confirmed by the agency)"
@@ -66,8 +66,8 @@ def evaluate(
     (a custom server without agency rules): only whether the file is a valid,
     readable artwork. ``check_name`` is off when the file will be uploaded
     under a safe name."""
-    if check_name and has_control_characters(facts.path.name):
-        return [Finding("error", NAME_WITH_CONTROLS)]
+    if check_name and (problem := name_problem(facts.path.name)):
+        return [Finding("error", problem)]
     if facts.error:
         return [Finding("error", facts.error)]
     if agency is None:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from stockup.text import printable
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -68,7 +71,11 @@ def document(text: str) -> None:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    """Non-ASCII text as itself, but a byte of a file name that is not UTF-8
+    (a lone surrogate) as its ``\\udcXX`` escape: valid JSON, which a strict
+    UTF-8 stdout can write and from which Python's json gets the name back."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    sys.stdout.write(LONE_SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text) + "\n")
 
 
 def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:

@@ -18,7 +18,7 @@ from starlette.templating import Jinja2Templates
 
 from stockup.passphrase import PassphraseSource
 from stockup.store import Store
-from stockup.text import human_bytes, human_duration
+from stockup.text import human_bytes, human_duration, storable
 from stockup.web.guard import CSRF_FIELD, Handler, Keys, form_action
 from stockup.web.uploads import Uploads
 
@@ -36,6 +36,9 @@ def _templates(keys: Keys) -> Jinja2Templates:
         autoescape=select_autoescape(default=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        # A file name with a byte that is not UTF-8 (a lone surrogate) cannot
+        # be sent as UTF-8: shown as \xNN, it no longer fails the whole page.
+        finalize=lambda value: storable(value) if isinstance(value, str) else value,
     )
     env.filters["bytes"] = human_bytes
     env.filters["duration"] = human_duration
@@ -62,7 +65,7 @@ class Ui:
 
     def redirect(self, path: str, notice: str | None = None) -> Response:
         """To one of this UI's own pages (under this run's secret path)."""
-        query = f"?{encode({'ok': notice})}" if notice else ""
+        query = f"?{encode({'ok': storable(notice)})}" if notice else ""
         return RedirectResponse(self.keys.base + path + query, 303)
 
     def unlocked(self) -> PassphraseSource:
