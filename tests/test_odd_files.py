@@ -78,6 +78,11 @@ def test_a_name_that_is_not_utf8_fails_alone(
     written = cli.ok("meta", "set", str(odd), "--title", "Café", env=strict)
     assert f"changed  {shown}" in written.stdout
     assert read_facts(odd).metadata.title == "Café"
+    csv_file = tmp_path / "adobe.csv"
+    exported = cli.ok("meta", "export", "--format", "adobestock", str(odd), "-o", str(csv_file),
+                      env=strict)  # fmt: skip
+    assert f"{shown}: its name is not UTF-8; listed as caf_.jpg" in exported.stderr
+    assert csv_file.read_text(encoding="utf-8").splitlines()[1].startswith("caf_.jpg,Café,")
 
 
 @pytest.mark.parametrize("kind", ["pyftpdlib-ftps", "asyncssh-sftp"])

@@ -24,6 +24,7 @@ from stockup.checks.metadata import Metadata
 from stockup.editing import Edit, split_keywords
 from stockup.errors import UsageError
 from stockup.journal import spreadsheet_safe
+from stockup.packaging import NAME_NOT_UTF8, name_problem, safe_name
 
 
 @dataclass(frozen=True)
@@ -83,13 +84,19 @@ def export_csv(rows: Iterable[tuple[Path, Metadata]], fmt: str, stream: TextIO) 
     writer.writerow(spec.columns)
     warnings = []
     for path, meta in rows:
-        values = {"Filename": path.name, "Keywords": ", ".join(meta.keywords)}
+        name = path.name
+        if name_problem(name) == NAME_NOT_UTF8:
+            # Sent only with --safe-names, under this name: the one the agency has.
+            name = safe_name(name, None)
+            warnings.append(f"{path.name}: its name is not UTF-8; listed as {name}, "
+                            "the name upload --safe-names sends it under")  # fmt: skip
+        values = {"Filename": name, "Keywords": ", ".join(meta.keywords)}
         if spec.title:
             values[spec.title] = meta.title or meta.description or ""
         if spec.description:
             values[spec.description] = meta.description or ""
         if fmt == "adobestock":
-            warnings += _adobe_warnings(path.name, values["Title"])
+            warnings += _adobe_warnings(name, values["Title"])
         writer.writerow([spreadsheet_safe(values.get(column, "")) for column in spec.columns])
     return warnings
 
