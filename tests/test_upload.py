@@ -205,7 +205,9 @@ def test_a_server_taking_two_connections_of_four_gets_every_file_over_two(
         assert all(r["attempts"] == 1 for r in report["results"])
         assert_landed(server, files)
     refused = [line for line in result.stderr.splitlines() if "refused a connection" in line]
-    assert len(refused) == 2 and all("beside the 2 open" in line for line in refused)
+    # "beside the N open" counts the connections logged in at that moment: on
+    # a loaded machine the second one may still wait for its file's hash.
+    assert len(refused) == 2 and all(re.search(r"beside the [12] open", line) for line in refused)
     assert ("421" if kind.startswith("vsftpd") else "530") in refused[0]
 
 
