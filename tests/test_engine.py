@@ -5,7 +5,9 @@ sockets, no sleeps: the whole file runs in a couple of seconds."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -323,6 +325,89 @@ def test_a_broken_transfer_resumes_where_it_broke(rig: Rig) -> None:
     positions = [e.offset for e in rig.events if isinstance(e, TransferPosition)]
     assert 400_000 in positions
     assert rig.landed("one")["big.jpg"] == big.read_bytes()
+
+
+def edited_as_an_editor_saves(path: Path, content: bytes) -> None:
+    """Written beside and renamed over, a moment later (as exiv2 and most editors save)."""
+    mtime_ns = path.stat().st_mtime_ns
+    beside = path.with_name(f".{path.name}.saving")
+    beside.write_bytes(content)
+    os.utime(beside, ns=(mtime_ns + 10**9, mtime_ns + 10**9))
+    os.replace(beside, path)
+
+
+@pytest.fixture
+def solo(tmp_path: Path) -> Iterator[Rig]:
+    (tmp_path / "solo").mkdir()
+    made = Rig(tmp_path / "solo", "one")
+    yield made
+    made.close()
+
+
+def test_a_file_edited_between_attempts_is_sent_again_whole(
+    solo: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New keywords saved while the batch runs, after a transfer broke: the
+    retry must not resume the old content's part with the new content's rest."""
+    photo = solo.file("photo.jpg", 400_000, seed=1)
+    edited = bytes(reversed(photo.read_bytes())) + b"new keywords"
+    solo.servers["one"].fail("upload", ConnectionLost("reset"), after_bytes=200_000)
+    real_upload = MemoryTransport.upload
+
+    async def upload(self: MemoryTransport, local: Path, *args: Any) -> None:
+        try:
+            await real_upload(self, local, *args)
+        except ConnectionLost:
+            edited_as_an_editor_saves(local, edited)
+            raise
+
+    monkeypatch.setattr(MemoryTransport, "upload", upload)
+    one = solo.by_file(solo.run(), "one")["photo.jpg"]
+    assert (one.status, one.attempts, one.size) == (Status.UPLOADED, 2, len(edited))
+    assert solo.landed("one")["photo.jpg"] == edited
+    recorded = solo.journal.get("one", "in/photo.jpg")
+    assert recorded is not None and recorded.sha256 == hashlib.sha256(edited).hexdigest()
+
+
+def test_a_file_written_in_place_while_it_is_sent_is_sent_again(
+    solo: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An editor that writes into the file itself while it is sent: the server
+    got the old first block and the new rest, so that is not renamed into
+    place, and the next attempt sends the file as it is now. A file written to
+    during every attempt fails, with that reason."""
+    once = solo.file("once.jpg", 400_000, seed=1)
+    solo.file("always.jpg", 300_000, seed=2)
+    real_upload = MemoryTransport.upload
+    writes: list[str] = []
+
+    async def upload(
+        self: MemoryTransport, local: Path, remote: str, offset: int = 0, progress: Any = None
+    ) -> None:
+        written = False
+
+        def write_in_place(nbytes: int) -> None:
+            nonlocal written
+            # After the first block, whose bytes the server has already.
+            if not written and (local.name == "always.jpg" or local.name not in writes):
+                mtime_ns = local.stat().st_mtime_ns
+                with local.open("r+b") as handle:
+                    handle.write(f"edited {len(writes)}".encode() * 50)
+                os.utime(local, ns=(mtime_ns + 10**9, mtime_ns + 10**9))
+                writes.append(local.name)
+                written = True
+            progress(nbytes)
+
+        await real_upload(self, local, remote, offset, write_in_place)
+
+    monkeypatch.setattr(MemoryTransport, "upload", upload)
+    results = solo.by_file(solo.run(attempts=3), "one")
+    assert (results["once.jpg"].status, results["once.jpg"].attempts) == (Status.UPLOADED, 2)
+    assert solo.landed("one")["once.jpg"] == once.read_bytes()
+    always = results["always.jpg"]
+    assert (always.status, always.attempts) == (Status.FAILED, 3)
+    assert always.error == "always.jpg changed while it was being sent (written to meanwhile)"
+    assert "always.jpg" not in solo.landed("one")
 
 
 def test_vector_then_its_preview_and_never_the_preview_alone(rig: Rig) -> None:

@@ -19,7 +19,8 @@ login was tried, and a server full at eight may have room at nine); one
 refused at login never does, for the rest of the run (repeated failed logins
 lock agency accounts). Every attempt is
 journaled before a byte is sent, so an interrupted run, even a ``kill -9``,
-resumes where it stopped.
+resumes where it stopped. A file edited while the run goes on is hashed again
+and sent whole, never resumed across its two contents.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import random
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from stockup.accounting import (
@@ -50,6 +51,7 @@ from stockup.credentials import Credentials
 from stockup.errors import (
     AuthenticationFailed,
     CertificateError,
+    FileChanged,
     HostKeyChanged,
     HostKeyUnknown,
     InsecureServer,
@@ -141,7 +143,8 @@ class UploadEngine:
         self.rejoin_delay = rejoin_delay
         self.run_id = uuid.uuid4().hex[:12]
         self.results: list[FileResult] = []
-        self._hashes: dict[Path, asyncio.Task[str]] = {}
+        self._hashes: dict[Path, asyncio.Task[_Hashed]] = {}
+        self._hashing = asyncio.Semaphore(HASH_THREADS)
         self._pending: dict[int, Job] = {}
         """Planned jobs not finished yet: cancelled if the run is."""
 
@@ -150,7 +153,6 @@ class UploadEngine:
         for result in plan.decided:
             self._record(None, result)
         by_account: dict[str, list[Job]] = {}
-        hashing = asyncio.Semaphore(HASH_THREADS)
         # Largest first, per account and for hashing: the run ends soonest.
         for head in sorted(plan.jobs, key=lambda j: j.artwork.size, reverse=True):
             by_account.setdefault(head.account.name, []).append(head)
@@ -158,7 +160,7 @@ class UploadEngine:
                 self._pending[job.id] = job
                 path = job.artwork.path
                 if job.sha256 is None and path not in self._hashes:
-                    self._hashes[path] = asyncio.create_task(self._hash(path, hashing))
+                    self._hashes[path] = asyncio.create_task(self._hash(path))
         cancelled = False
         try:
             await asyncio.gather(
@@ -177,10 +179,25 @@ class UploadEngine:
             self.emit(RunFinished(cancelled))
         return self.results
 
-    async def _hash(self, path: Path, hashing: asyncio.Semaphore) -> str:
-        async with hashing:
+    async def _hash(self, path: Path) -> _Hashed:
+        async with self._hashing:
             size, mtime_ns, digest = await asyncio.to_thread(file_sha256, path)
-        return self.journal.store_sha256(path, size, mtime_ns, digest)
+        self.journal.store_sha256(path, size, mtime_ns, digest)
+        return _Hashed(digest, size, mtime_ns)
+
+    @staticmethod
+    def _hashed_as(job: Job, hashed: _Hashed) -> None:
+        job.sha256 = hashed.sha256
+        job.artwork = replace(job.artwork, size=hashed.size, mtime_ns=hashed.mtime_ns)
+
+    async def _hashed_again_if_changed(self, job: Job) -> bool:
+        """Whether the file changed since it was hashed (new keywords written
+        while the batch runs); if so, its new content is hashed, and that is
+        what gets sent and journaled."""
+        if _unchanged(job):
+            return False
+        self._hashed_as(job, await self._hash(job.artwork.path))
+        return True
 
     def _pool_size(self, account: Account, jobs: int) -> int:
         wanted = self.connections or account.connections
@@ -246,9 +263,9 @@ class UploadEngine:
         account, art = job.account, job.artwork
         if job.sha256 is None:
             try:
-                job.sha256 = await self._hashes[art.path]
+                self._hashed_as(job, await self._hashes[art.path])
             except OSError as exc:
-                return job.result(Status.FAILED, error=f"{art.label}: {exc.strerror or exc}")
+                return job.result(Status.FAILED, error=_unreadable(job, exc))
         self.emit(TransferStarted(job))
         sent = 0
         resumed_from: int | None = None
@@ -272,8 +289,13 @@ class UploadEngine:
 
         unreachable = True  # every attempt so far failed before logging in
         for attempt in range(1, self.attempts + 1):
+            try:
+                if await self._hashed_again_if_changed(job):
+                    resume = False  # a part on the server holds the old content
+            except OSError as exc:
+                return self._fail(job, outcome(Status.FAILED, attempt, _unreadable(job, exc)))
             self.journal.start_attempt(
-                account.name, job.remote_path, art.label, job.sha256, art.size
+                account.name, job.remote_path, art.label, _hashed_sha256(job), job.artwork.size
             )
             try:
                 if not connection:
@@ -293,6 +315,7 @@ class UploadEngine:
                     resume=resume,
                     progress=progress,
                     position=position,
+                    unchanged=lambda: _unchanged(job),
                 )
             except _Refused:
                 raise  # not an attempt at this file: the worker gives it back
@@ -306,9 +329,13 @@ class UploadEngine:
                 if isinstance(exc, ACCOUNT_ERRORS) or cannot_connect:
                     self._stop_account(account.name, state, str(exc))
                 return self._fail(job, outcome(Status.FAILED, attempt, str(exc)))
+            except FileChanged as exc:  # the next attempt sends it again from its start
+                if attempt < self.attempts:
+                    await asyncio.sleep(self._backoff(attempt))
+                    continue
+                return self._fail(job, outcome(Status.FAILED, attempt, str(exc)))
             except OSError as exc:  # the local file: unreadable, vanished
-                error = f"{art.label}: {exc.strerror or exc}"
-                return self._fail(job, outcome(Status.FAILED, attempt, error))
+                return self._fail(job, outcome(Status.FAILED, attempt, _unreadable(job, exc)))
             except Exception as exc:  # a bug: this file fails, the run goes on
                 await _close(connection, state)
                 log.exception("sending %s to %s failed", art.label, account.name)
@@ -403,3 +430,26 @@ async def _close(connection: list[Transport], state: _AccountState) -> None:
         state.logged_in.discard(transport)
         await transport.close()
     connection.clear()
+
+
+@dataclass(frozen=True)
+class _Hashed:
+    sha256: str
+    size: int
+    mtime_ns: int
+    """The size and time the file had when it was read: which content the hash is of."""
+
+
+def _unchanged(job: Job) -> bool:
+    status = job.artwork.path.stat()
+    return (status.st_size, status.st_mtime_ns) == (job.artwork.size, job.artwork.mtime_ns)
+
+
+def _hashed_sha256(job: Job) -> str:
+    if job.sha256 is None:
+        raise AssertionError("unreachable: a file is hashed before its first attempt")
+    return job.sha256
+
+
+def _unreadable(job: Job, exc: OSError) -> str:
+    return f"{job.artwork.label}: {exc.strerror or exc}"

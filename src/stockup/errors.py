@@ -14,7 +14,8 @@ prints that line and exits with the error's :attr:`exit_code`.
     │   └── EndpointNeedsLogin    an edit changes the server but gives no login
     ├── StateError                journal or local files unusable (exit 1)
     │   ├── JournalDamaged / JournalBusy
-    │   └── UploadBusy            another upload to the same account runs
+    │   ├── UploadBusy            another upload to the same account runs
+    │   └── FileChanged           a file changed while it was being sent
     ├── PassphraseUnavailable     no passphrase source (exit 3)
     ├── VaultError                (exit 3)
     │   ├── VaultMissing / VaultExists
@@ -147,6 +148,12 @@ class JournalBusy(StateError):
 
 class UploadBusy(StateError):
     """Another stockup is uploading to the same account now."""
+
+
+class FileChanged(StateError):
+    """The local file changed while it was being sent (written in place by
+    an editor): what the server got mixes old and new bytes, so it is not
+    renamed into place; the engine sends the file again from its start."""
 
 
 class TransportError(StockupError):

@@ -34,6 +34,9 @@ CHANGED_SINCE_UPLOAD = "changed since it was uploaded"
 class Artwork:
     path: Path
     size: int
+    mtime_ns: int
+    """With ``size``, which content of the file this is: a file edited while
+    the run waits to send it is hashed again (the engine compares them)."""
     media: str
     label: str
     """How the user knows the file: its path, or where the web UI got it from."""
@@ -350,7 +353,8 @@ class _Planner:
             decide(path, Status.SKIPPED, reason, remote)
             return
         # A ZIP built for this run is named by its vector: the ZIP itself is temporary.
-        artwork = Artwork(local, local.stat().st_size, media, self.label(path))
+        status = local.stat()
+        artwork = Artwork(local, status.st_size, status.st_mtime_ns, media, self.label(path))
         resume = same and previous is not None and previous.status != Status.UPLOADED
         jobs[path] = Job(
             next(self.ids), account, artwork, remote_dir, name, digest, resume,

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from stockup.config import Account
 from stockup.credentials import Credentials
-from stockup.errors import ConnectionLost
+from stockup.errors import ConnectionLost, FileChanged
 from stockup.paths import Paths
 from stockup.transports import open_transport
 from stockup.transports.base import (
@@ -60,13 +61,16 @@ async def send_file(
     resume: bool = True,
     progress: ProgressCallback | None = None,
     position: ProgressCallback | None = None,
+    unchanged: Callable[[], bool] | None = None,
 ) -> str:
     """Upload ``local`` as ``remote_dir/name``; returns the final remote path.
 
     ``resume`` says the journal saw an unfinished attempt with this content:
     continue its partial file, or accept the final file when only the journal
     entry after the rename was lost. ``position`` hears where sending starts
-    (the bytes below it are on the server already), ``progress`` each block sent."""
+    (the bytes below it are on the server already), ``progress`` each block sent.
+    ``unchanged`` says whether the file still holds what was planned; asked
+    once the bytes are sent, before the rename (:class:`FileChanged`)."""
     final = join_remote(remote_dir, name)
     target = join_remote(remote_dir, part_name(name)) if use_rename else final
     local_size = local.stat().st_size
@@ -85,6 +89,8 @@ async def send_file(
         position(offset)
     if existing is None or offset < local_size:
         await transport.upload(local, target, offset, progress)
+    if unchanged is not None and not unchanged():
+        raise FileChanged(f"{local.name} changed while it was being sent (written to meanwhile)")
     if use_rename:
         remote_size = await transport.commit(target, final, local_size)
     else:
