@@ -103,9 +103,7 @@ def test_one_file_that_cannot_be_written_fails_alone(cli: Cli, tmp_path: Path) -
     assert result.returncode == 1
     assert "changed  good.jpg" in result.stdout
     assert "failed   locked.jpg: locked.jpg is read-only" in result.stdout
-    assert (
-        "failed   drawing.svg: drawing.svg: stockup cannot write metadata into SVG" in result.stdout
-    )
+    assert "failed   drawing.svg: stockup cannot write metadata into SVG" in result.stdout
     assert "failed   broken.jpg" in result.stdout and "Traceback" not in result.output
     assert read_facts(good).metadata.keywords == ["night", "city"]
     assert locked.read_bytes() == original

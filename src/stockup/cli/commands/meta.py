@@ -198,7 +198,7 @@ def _apply(changes: list[Change], *, dry_run: bool) -> int:
         name = change.path.name
         if change.error:
             failed += 1
-            output.info(f"failed   {name}: {change.error}")
+            output.info(f"failed   {name}: {_reason(change)}")
             continue
         if not change.changes:
             output.info(f"same     {name}")
@@ -210,7 +210,7 @@ def _apply(changes: list[Change], *, dry_run: bool) -> int:
         write(change)
         if change.error:
             failed += 1
-            output.info(f"failed   {name}: {change.error}")
+            output.info(f"failed   {name}: {_reason(change)}")
         else:
             output.info(f"changed  {name}: {what}")
     written = sum(c.written for c in changes)
@@ -218,6 +218,11 @@ def _apply(changes: list[Change], *, dry_run: bool) -> int:
     count = sum(c.changes and not c.error for c in changes) if dry_run else written
     output.info(f"{count} file(s) {verb}, {failed} failed")
     return int(ExitCode.FAILURE if failed else ExitCode.OK)
+
+
+def _reason(change: Change) -> str:
+    """The error without the file's name in front: the line starts with it."""
+    return (change.error or "").removeprefix(f"{change.path.name}: ")
 
 
 def _difference(before: Metadata, after: Metadata) -> str:
