@@ -151,3 +151,22 @@ def test_a_camera_thumbnail_is_hashed_instead_of_the_picture(tmp_path: Path) -> 
     with Image.open(other) as image:
         embed_thumbnail(photo, image.resize((160, 160)))  # letterboxed: not the whole picture
     assert compute(photo) == before
+
+
+def test_a_png_broken_past_its_first_data_chunk_is_checked_alone(cli: Cli, tmp_path: Path) -> None:
+    """Its headers read well; decoding it for the comparison raises Pillow's
+    SyntaxError ("broken PNG file"), which stopped the whole check."""
+    (tmp_path / "batch").mkdir()
+    noise = Image.effect_noise((1200, 900), 64).convert("RGB")
+    noise.save(tmp_path / "batch" / "broken.png")  # many IDAT chunks
+    data = bytearray((tmp_path / "batch" / "broken.png").read_bytes())
+    second = data.index(b"IDAT", data.index(b"IDAT") + 4)
+    data[second : second + 4] = b"\x00\x00IE"
+    (tmp_path / "batch" / "broken.png").write_bytes(data)
+    scene(tmp_path / "batch" / "a.jpg")
+    ImageOps.mirror(Image.open(tmp_path / "batch" / "a.jpg")).save(tmp_path / "batch" / "b.jpg")
+    result = cli("check", str(tmp_path / "batch"), "--agency", "adobestock", "--json")
+    verdicts = {Path(v["file"]).name: v for v in json.loads(result.stdout)}
+    assert set(verdicts) == {"a.jpg", "b.jpg", "broken.png"}, result.output
+    messages = [f["message"] for f in verdicts["b.jpg"]["findings"]]
+    assert any("similar to a.jpg in this batch" in m for m in messages)

@@ -46,7 +46,7 @@ def compute(path: Path, *, decode: bool = True) -> ImageHash | None:
     hash works on 32 x 32 pixels anyway); otherwise a reduced decode, unless
     ``decode`` is False (then None)."""
     import imagehash  # numpy and scipy: loaded only when images are compared
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps
 
     try:
         with Image.open(path) as image:
@@ -57,7 +57,11 @@ def compute(path: Path, *, decode: bool = True) -> ImageHash | None:
                 image.draft("RGB", (HASH_PIXELS, HASH_PIXELS))
                 small = image.convert("RGB")
                 small.thumbnail((HASH_PIXELS, HASH_PIXELS))
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+    except Exception:
+        # Not decodable: OSError, UnidentifiedImageError, a decompression
+        # bomb, and for some damaged files other errors (SyntaxError "broken
+        # PNG file" past the first data chunk, struct.error ...). The file is
+        # not compared, and the batch's check goes on (as read_facts does).
         return None
     # Reduced once to the grey 32 x 32 that phash works on (it leaves an image
     # of that size as it is), then mirrored: half the resampling.
