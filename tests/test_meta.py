@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageCms
@@ -98,6 +99,12 @@ def test_one_file_that_cannot_be_written_fails_alone(cli: Cli, tmp_path: Path) -
     locked.chmod(0o444)
     (tmp_path / "drawing.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" version="1.1"/>')
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    # A PNG whose headers read well, broken past its first data chunk.
+    Image.effect_noise((1200, 900), 64).convert("RGB").save(tmp_path / "damaged.png")
+    data = bytearray((tmp_path / "damaged.png").read_bytes())
+    second = data.index(b"IDAT", data.index(b"IDAT") + 4)
+    data[second : second + 4] = b"\x00\x00IE"
+    (tmp_path / "damaged.png").write_bytes(data)
     original = locked.read_bytes()
     result = cli("meta", "set", str(tmp_path), "--add-keywords", "night, city")
     assert result.returncode == 1
@@ -105,6 +112,8 @@ def test_one_file_that_cannot_be_written_fails_alone(cli: Cli, tmp_path: Path) -
     assert "failed   locked.jpg: locked.jpg is read-only" in result.stdout
     assert "failed   drawing.svg: stockup cannot write metadata into SVG" in result.stdout
     assert "failed   broken.jpg" in result.stdout and "Traceback" not in result.output
+    assert "failed   damaged.png: its image data does not decode (broken PNG file" in result.stdout
+    assert (tmp_path / "damaged.png").read_bytes() == data
     assert read_facts(good).metadata.keywords == ["night", "city"]
     assert locked.read_bytes() == original
 
@@ -308,6 +317,25 @@ def test_two_edits_of_one_file_at_once_never_share_a_copy(
     assert first.error and "photo.jpg changed since stockup read it" in first.error
     assert len(set(copies)) == 2
     assert read_facts(path).metadata.title == "second"
+    assert not list(tmp_path.glob(".*stockup-edit*"))
+
+
+def test_a_bug_writing_one_file_fails_that_file_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = camera_photo(tmp_path / "first.jpg"), camera_photo(tmp_path / "second.jpg")
+    real_verify = editing._verify
+
+    def verify(before: Any, written: Path, meta: Metadata, change: Change) -> None:
+        if change.path == first:
+            raise KeyError(0)
+        real_verify(before, written, meta, change)
+
+    monkeypatch.setattr(editing, "_verify", verify)
+    changes = [write(plan_edit(path, Edit(title="Harbour"))) for path in (first, second)]
+    assert changes[0].error == "first.jpg: internal error (KeyError): 0"
+    assert not changes[0].written and changes[1].written
+    assert read_facts(first).metadata.title is None
     assert not list(tmp_path.glob(".*stockup-edit*"))
 
 

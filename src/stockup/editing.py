@@ -19,6 +19,7 @@ twice, the web UI beside the CLI) never mix, nor undo each other unseen.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import subprocess
@@ -50,6 +51,9 @@ IPTC_UTF8 = "\x1b%G"
 """ISO 2022 escape that declares IPTC IIM text UTF-8 (CodedCharacterSet)."""
 EDIT_SUFFIX = ".stockup-edit"
 COPY_BLOCK = 1024 * 1024
+
+
+log = logging.getLogger(__name__)
 
 
 class MetadataError(StockupError):
@@ -236,6 +240,9 @@ def write(change: Change) -> Change:
         change.error = str(exc)
     except OSError as exc:
         change.error = f"cannot write {change.path.name}: {exc.strerror or exc}"
+    except Exception as exc:  # a bug, or a library's surprise: this file fails alone
+        log.exception("writing metadata into %s failed", change.path)
+        change.error = f"{change.path.name}: internal error ({type(exc).__name__}): {exc}"
     else:
         change.written = True
     return change
@@ -453,9 +460,16 @@ def _exif(image: Any) -> tuple[dict[int, Any], ...]:
 def _same_pixels_and_exif(original: Path, written: Path) -> None:
     from PIL import Image
 
-    with Image.open(original) as a, Image.open(written) as b:
-        if a.tobytes() != b.tobytes():
-            raise MetadataError(f"{original.name}: the image data changed; nothing was changed")
+    try:
+        with Image.open(original) as a, Image.open(written) as b:
+            same = a.tobytes() == b.tobytes()
+    except Exception as exc:  # Pillow's errors on damaged data: OSError, SyntaxError ...
+        raise MetadataError(
+            f"{original.name}: its image data does not decode ({exc}), so the written copy "
+            "cannot be checked; nothing was changed"
+        ) from None
+    if not same:
+        raise MetadataError(f"{original.name}: the image data changed; nothing was changed")
     _same_exif(original, written)
 
 
