@@ -11,6 +11,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from stockup.checks.facts import read_facts
 from stockup.demo.samples import make_samples
@@ -280,3 +281,25 @@ def test_a_name_that_is_not_utf8_shows_on_the_page(
     assert editor.status == 200 and "caf\\xe9.jpg" in editor.body
     assert "Saved: caf\\xe9.jpg" in notice.body
     assert read_facts(tmp_path / "art" / os.fsdecode(b"caf\xe9.jpg")).metadata.title == "Café"
+
+
+def test_a_damaged_image_has_no_preview_and_the_others_do(
+    cli: Cli, start_server: ServerFactory, tmp_path: Path
+) -> None:
+    """The file page's preview of a PNG broken past its first data chunk is a
+    404 "no preview", not a server error; a good photo's is a small JPEG."""
+    (tmp_path / "art").mkdir()
+    photo(tmp_path / "art" / "good.jpg", 1200, 800)
+    Image.effect_noise((1200, 900), 64).convert("RGB").save(tmp_path / "art" / "noise.png")
+    data = bytearray((tmp_path / "art" / "noise.png").read_bytes())
+    second = data.index(b"IDAT", data.index(b"IDAT") + 4)
+    data[second : second + 4] = b"\x00\x00IE"
+    (tmp_path / "art" / "noise.png").write_bytes(data)
+    with start_server("asyncssh-sftp") as sftp, running_ui(cli) as ui:
+        create_vault_and_account(ui, sftp, name="adobe", rules="adobestock")
+        chosen = ui.post("/upload", {"local_paths": str(tmp_path / "art"), "account": "adobe"})
+        base = chosen.headers["location"]
+        previews = {i: ui.get(f"{base}/files/{i}/thumb") for i in (0, 1)}
+    good, damaged = previews[0], previews[1]  # the selection lists files by name
+    assert good.status == 200 and good.headers["content-type"] == "image/jpeg"
+    assert damaged.status == 404 and "No preview for this file." in damaged.body

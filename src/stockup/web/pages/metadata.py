@@ -28,7 +28,7 @@ THUMBNAIL_PIXELS = 480
 
 def thumbnail(path: Path) -> bytes | None:
     """A small JPEG of an image, decoded at reduced size (draft mode)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(path) as image:
@@ -37,7 +37,7 @@ def thumbnail(path: Path) -> bytes | None:
             out = io.BytesIO()
             image.convert("RGB").save(out, "JPEG", quality=80)
             return out.getvalue()
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+    except Exception:  # any decoding error (SyntaxError for a broken PNG ...): no preview
         return None
 
 
