@@ -124,6 +124,21 @@ def test_a_listing_cut_once_is_tried_again(cli: Cli, start_server: ServerFactory
     assert out.strip().endswith("ok")
 
 
+@pytest.mark.parametrize("kind", ["asyncssh-sftp", "sshd-sftp", "pyftpdlib-ftps"])
+def test_a_remote_name_that_is_not_utf8_is_listed(
+    cli: Cli, start_server: ServerFactory, kind: str
+) -> None:
+    """One file named in Latin-1 on the server made asyncssh refuse the whole
+    listing ("Unable to decode name"): the account's test failed."""
+    with start_server(kind) as server:
+        (server.upload_root / os.fsdecode(b"caf\xe9.jpg")).write_bytes(b"x")
+        cli.ok("init")
+        add_account(cli, server)
+        tested = cli.ok("account", "test", "srv", *(["--trust-host-key"] if "ssh" in kind else []))
+    assert "remote folder" in tested.stdout and ": 1 entries" in tested.stdout
+    assert tested.stdout.strip().endswith("ok")
+
+
 def test_failure_messages(cli: Cli, start_server: ServerFactory, certs: Certs) -> None:
     cli.ok("init")
     with start_server("pyftpdlib-ftps", cert=certs.self_signed) as server:

@@ -118,6 +118,43 @@ def test_an_endless_listing_is_refused_in_bounded_memory(start_server: ServerFac
     assert peak < 64 * 1024 * 1024, f"peak {peak:,} bytes"
 
 
+class Latin1Server:
+    """An older server that speaks Latin-1, not UTF-8: its greeting, and its
+    refusal of one file."""
+
+    encoding = "latin-1"
+
+    def handle(self) -> None:
+        self.banner = "Bienvenue à bord"
+        super().handle()  # type: ignore[misc]
+
+    def ftp_STOR(self, file: str, mode: str = "w") -> None:
+        if "refused" in file:
+            self.respond("553 Accès refusé")  # type: ignore[attr-defined]
+        else:
+            super().ftp_STOR(file, mode)  # type: ignore[misc]
+
+
+def test_a_server_speaking_latin1_is_used_and_its_replies_shown(
+    cli: Cli, tmp_path: Path, start_server: ServerFactory
+) -> None:
+    """Replies are UTF-8 by RFC 2640, but an older server's Latin-1 greeting
+    made every connection fail (UnicodeDecodeError) and stopped the account."""
+    (tmp_path / "batch").mkdir()
+    good = make_file(tmp_path / "batch" / "good.jpg", 20_000)
+    make_file(tmp_path / "batch" / "refused.jpg", 20_000)
+    with start_server("pyftpdlib-ftps", behaviour=(Latin1Server,)) as server:
+        cli.ok("init")
+        add_account(cli, server)
+        result = cli("upload", "--skip-checks", str(tmp_path / "batch"), "--to", "srv", "--json")
+        assert sha(server.upload_root / good.name) == sha(good)
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    by_name = {Path(r["file"]).name: r for r in json.loads(result.stdout)["results"]}
+    assert by_name["good.jpg"]["status"] == "uploaded"
+    assert by_name["refused.jpg"]["status"] == "failed"
+    assert "553 Acc\ufffds refus\ufffd" in by_name["refused.jpg"]["error"]
+
+
 class MarkupReply:
     """Refuses uploads with a reply full of rich markup and an escape sequence."""
 

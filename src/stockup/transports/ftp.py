@@ -73,6 +73,13 @@ class _FtpTweaks(ftplib.FTP):
     proxy: Proxy | None = None
     """Every connection, control and data, goes through this proxy."""
 
+    def _read_replies(self, sock: socket.socket) -> None:
+        """Replies and listings are read as UTF-8 (RFC 2640), but a byte that
+        is not UTF-8 (a Latin-1 "Accès refusé", an old server's greeting) is
+        text to show, not a reason to refuse the server: it reads as U+FFFD.
+        ftplib would stop at it with UnicodeDecodeError."""
+        self.file = sock.makefile("r", encoding=self.encoding, errors="replace")
+
     def connect(
         self,
         host: str = "",
@@ -87,8 +94,8 @@ class _FtpTweaks(ftplib.FTP):
             self.timeout = timeout
         raw = self._dial(host, port)
         self.af = raw.family  # ftplib reads this when it opens data connections
-        self.sock = self._secure(raw)
-        self.file = self.sock.makefile("r", encoding=self.encoding)
+        self.sock = sock = self._secure(raw)
+        self._read_replies(sock)
         self.welcome = self.getresp()
         return self.welcome
 
@@ -158,7 +165,7 @@ class _FtpTweaks(ftplib.FTP):
         size = 0
         conn, _ = self.ntransfercmd(" ".join(("NLST", *args)))
         try:
-            with conn.makefile("r", encoding=self.encoding) as listing:
+            with conn.makefile("r", encoding=self.encoding, errors="replace") as listing:
                 while line := listing.readline(self.maxline + 1):
                     size += len(line)
                     if len(line) > self.maxline or size > MAX_LISTING_BYTES:
@@ -242,6 +249,11 @@ class _PlainFTP(_FtpTweaks):
 class _ExplicitFTPS(_FtpTweaks, ftplib.FTP_TLS):
     _prot_p: bool
     """ftplib's record of PROT P: data connections use TLS."""
+
+    def auth(self) -> str:
+        reply = super().auth()
+        self._read_replies(_control(self))  # ftplib made a new reader for the TLS socket
+        return reply
 
     def ntransfercmd(
         self, cmd: str, rest: int | str | None = None

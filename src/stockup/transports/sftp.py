@@ -207,7 +207,11 @@ class SftpTransport(Transport):
             self._known_hosts.add(endpoint.host, endpoint.port, check.offered)
             recorded = True
         try:
-            self._sftp = await asyncio.wait_for(conn.start_sftp_client(), self._timeouts.reply)
+            # A remote name that is not UTF-8 (a Latin-1 file on the server)
+            # reads with U+FFFD: asyncssh would fail the whole listing.
+            self._sftp = await asyncio.wait_for(
+                conn.start_sftp_client(path_errors="replace"), self._timeouts.reply
+            )
         except (TimeoutError, OSError, asyncssh.Error) as exc:
             raise self._error(exc, "starting SFTP") from None
         key = check.offered
