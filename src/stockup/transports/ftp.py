@@ -188,8 +188,8 @@ class _FtpTweaks(ftplib.FTP):
             self.putcmd(command)
         replies = [_reply(self) for _ in commands]
         if ahead and (epsv := _reply(self)).startswith("229"):
-            _, port = ftplib.parse229(epsv, ("", 0))
-            self._port_ahead = (port, time.monotonic())
+            with contextlib.suppress(ftplib.error_proto):  # the transfer asks again
+                self._port_ahead = (_epsv_port(epsv), time.monotonic())
         return replies
 
     def getmultiline(self) -> str:
@@ -235,11 +235,11 @@ class _FtpTweaks(ftplib.FTP):
             return host, ahead[0]
         if not self._epsv_refused:
             try:
-                return host, ftplib.parse229(self.sendcmd("EPSV"), (host, 0))[1]
+                return host, _epsv_port(self.sendcmd("EPSV"))
             except ftplib.error_perm:
                 self._epsv_refused = True
-        _, port = ftplib.parse227(self.sendcmd("PASV"))
-        return host, port
+        reply = self.sendcmd("PASV")
+        return host, _possible_port(ftplib.parse227(reply)[1], reply)
 
 
 class _PlainFTP(_FtpTweaks):
@@ -349,6 +349,23 @@ def _end_of_data(conn: socket.socket, timeout: float, server_first: float | None
                     raise TimeoutError("sending the end of the file") from None
         conn.settimeout(timeout)
     conn.shutdown(socket.SHUT_WR)
+
+
+def _epsv_port(reply: str) -> int:
+    """The port of a 229 reply. ftplib checks only its shape: a number that
+    is no port (70000, or too many digits) would fail in socket code as
+    OverflowError or ValueError, an internal error instead of the server's."""
+    try:
+        port = ftplib.parse229(reply, ("", 0))[1]
+    except ValueError:
+        raise ftplib.error_proto(reply) from None
+    return _possible_port(port, reply)
+
+
+def _possible_port(port: int, reply: str) -> int:
+    if not 0 < port < 65536:
+        raise ftplib.error_proto(f"{reply.strip()} (no such port)")
+    return port
 
 
 def _control(client: ftplib.FTP) -> socket.socket:
