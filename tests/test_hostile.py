@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from stockup.errors import TransportError
+from stockup.errors import ServerError, TransportError
 from stockup.transports.base import Timeouts
+from stockup.transports.ftp import size_from_reply
 from tests.servers.fixtures import Running, ServerFactory
 from tests.servers.hostile import endless_greeting, hostile_server
 from tests.support.accounts import add_account
@@ -80,6 +81,16 @@ def test_a_data_port_that_cannot_exist_fails_that_account_s_files_alone(
         assert by[(path.name, "good")]["status"] == "uploaded"
         assert by[(path.name, "odd")]["status"] == "failed"
         assert "(|||70000|) (no such port)" in by[(path.name, "odd")]["error"]
+
+
+@pytest.mark.parametrize(
+    "reply", ["213 not-a-number", "213 -5", "213 " + "9" * 5000, "226 12", "213 \uff11\uff12"]
+)
+def test_a_size_reply_that_is_no_size_is_the_server_s_error(reply: str) -> None:
+    """A number of 5,000 digits is more than Python reads (ValueError)."""
+    with pytest.raises(ServerError, match=r"SIZE x\.jpg: unexpected reply"):
+        size_from_reply(reply, "x.jpg")
+    assert size_from_reply("213 " + "9" * 19, "x.jpg") == 10**19 - 1
 
 
 async def _connect(server: Running, timeouts: Timeouts) -> None:

@@ -386,7 +386,9 @@ def size_from_reply(reply: str, path: str) -> int:
     """The number in a ``213`` reply to SIZE. Anything else is the server's
     fault, an error for this file, never a crash of the run."""
     text = reply[4:].strip()
-    if not reply.startswith("213") or not text.isascii() or not text.isdigit():
+    # At most 19 digits: 8 EiB is more than any file, and Python refuses to
+    # read a number of over 4300 digits (ValueError, an internal error).
+    if not reply.startswith("213") or not text.isascii() or not text.isdigit() or len(text) > 19:
         raise ServerError(f"SIZE {path}: unexpected reply {reply.strip()[:80]!r}")
     return int(text)
 
