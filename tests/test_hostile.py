@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -122,6 +124,23 @@ def test_an_endless_greeting_is_refused_in_bounded_time_and_memory(
         assert time.monotonic() - began < reply + 5
         assert peak < 20 * 1024 * 1024, f"peak {peak:,} bytes"
         assert raised.value.retryable
+
+
+def blank_replies(conn: socket.socket, stop: threading.Event) -> None:
+    """Greets, then answers every command with an empty line."""
+    conn.sendall(b"220 hello\r\n")
+    conn.settimeout(5)
+    while not stop.is_set() and conn.recv(4096):
+        conn.sendall(b"\r\n")
+
+
+def test_a_reply_without_a_code_is_the_server_s_error(start_server: ServerFactory) -> None:
+    """Found by answering at random: an empty reply to USER failed in
+    stockup's own code (IndexError), an internal error for each file."""
+    with start_server("pyftpdlib-ftp") as server, hostile_server(blank_replies) as port:
+        server.info.port = port
+        with pytest.raises(TransportError, match="the server's reply is not FTP"):
+            asyncio.run(_connect(server, Timeouts(connect=5, reply=5, stall=5)))
 
 
 class _Endless:

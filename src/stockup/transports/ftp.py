@@ -375,10 +375,11 @@ def _control(client: ftplib.FTP) -> socket.socket:
 
 
 def _reply(client: ftplib.FTP) -> str:
-    """The next reply, whatever its code (ftplib raises on 4xx and 5xx)."""
+    """The next reply, whatever its code (ftplib raises on 4xx and 5xx). One
+    with no code at all (an empty line) raises ftplib's error_proto."""
     try:
         return client.getresp()
-    except ftplib.Error as exc:
+    except (ftplib.error_temp, ftplib.error_perm) as exc:
         return str(exc)
 
 
@@ -397,6 +398,8 @@ def reply_error(reply: str, context: str) -> TransportError:
     """Map an FTP reply to the error tree (see stockup.errors)."""
     code = reply[:3]
     message = f"{context}: server replied {reply.strip()}"
+    if not (code.isascii() and code.isdigit()):
+        message = f"{context}: the server's reply is not FTP ({reply.strip()[:80]!r})"
     if code in ("530", "332"):
         return AuthenticationFailed(message)
     if code in ("425", "426"):
