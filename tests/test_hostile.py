@@ -4,18 +4,27 @@ file or that connection with a clear error, never the run."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import random
 import socket
+import tempfile
 import threading
 import time
 import tracemalloc
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from stockup.errors import ServerError, TransportError
-from stockup.transports.base import Timeouts
+from stockup.credentials import Credentials
+from stockup.errors import ServerError, StockupError, TransportError
+from stockup.secret import Secret
+from stockup.transfer import send_file
+from stockup.transports import open_transport
+from stockup.transports.base import Endpoint, Timeouts, TransportOptions
 from stockup.transports.ftp import size_from_reply
 from tests.servers.fixtures import Running, ServerFactory
 from tests.servers.hostile import endless_greeting, hostile_server
@@ -141,6 +150,89 @@ def test_a_reply_without_a_code_is_the_server_s_error(start_server: ServerFactor
         server.info.port = port
         with pytest.raises(TransportError, match="the server's reply is not FTP"):
             asyncio.run(_connect(server, Timeouts(connect=5, reply=5, stall=5)))
+
+
+class RandomFtpServer:
+    """A control connection that answers each command with the right reply
+    or, half the time, a wrong one (any code, a port no socket has, a size
+    of 25 digits, bytes that are not text, an empty line, a hang-up), and a
+    data connection that takes, sends junk or closes."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.data_port = 0
+
+    def control(self, conn: socket.socket, stop: threading.Event) -> None:
+        conn.settimeout(2)
+        greetings = [b"220 hi"] * 6 + [b"220-a\r\n220 b", b"421 busy", b""]
+        conn.sendall(self.rng.choice(greetings) + b"\r\n")
+        pending = b""
+        while not stop.is_set() and (received := conn.recv(4096)):
+            pending += received
+            while b"\r\n" in pending:
+                line, pending = pending.split(b"\r\n", 1)
+                if self.rng.random() < 0.02:
+                    return  # hang up
+                conn.sendall(self.answer(line.split(b" ")[0].upper()) + b"\r\n")
+
+    def answer(self, command: bytes) -> bytes:
+        rng, port = self.rng, self.data_port
+        right = {
+            b"USER": b"331 ok", b"PASS": b"230 ok", b"SIZE": b"213 5000", b"STOR": b"150 go",
+            b"EPSV": b"229 Entering (|||%d|)" % port, b"RNFR": b"350 ok", b"RNTO": b"250 ok",
+            b"PASV": b"227 Entering (127,0,0,1,%d,%d)" % (port >> 8, port & 255),
+            b"MKD": b"257 made", b"QUIT": b"221 bye", b"NLST": b"150 go",
+        }.get(command, b"200 ok")  # fmt: skip
+        if rng.random() < 0.5:
+            return right
+        return rng.choice([
+            b"%d %s" % (rng.randrange(100, 700), right[4:]),
+            right[:4] + rng.randbytes(rng.randrange(40)),
+            b"229 (|||%d|)" % rng.choice([0, 65536, 70000, 10**30]),
+            b"227 (" + b",".join(b"%d" % rng.randrange(1000) for _ in range(6)) + b")",
+            b"213 " + rng.choice([b"-1", b"%d" % 10**25, b"\xff\xfe"]),
+            right[:3] + b"-more\r\nlines\r\n" + right[:3] + b" end",
+            b"", right[:3], b"\xe9\xff", b"226 done", b"425 no",
+        ])  # fmt: skip
+
+    def data(self, conn: socket.socket, stop: threading.Event) -> None:
+        conn.settimeout(0.5)
+        kind = self.rng.randrange(3)
+        if kind == 0:
+            while conn.recv(65536):
+                pass
+        elif kind == 1:
+            conn.sendall(self.rng.randbytes(self.rng.randrange(300)) + b"name\r\n" * 9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_a_server_answering_at_random_fails_only_as_a_server(seed: int) -> None:
+    """Whatever the replies, an upload and a listing succeed or end in one of
+    stockup's own errors, never another exception: that would be an
+    'internal error' for every file of the account."""
+    server = RandomFtpServer(seed)
+    with tempfile.TemporaryDirectory() as folder:
+        local = Path(folder) / "x.jpg"
+        local.write_bytes(b"x" * 5000)
+        with (
+            hostile_server(server.data) as server.data_port,
+            hostile_server(server.control) as port,
+        ):
+            endpoint = Endpoint(account="random", protocol="ftp", host="127.0.0.1", port=port)
+            options = TransportOptions(timeouts=Timeouts(connect=2, reply=0.5, stall=0.5))
+            transport = open_transport(endpoint, Credentials("user", Secret("pw")), options)
+
+            async def upload_and_list() -> None:
+                try:
+                    await transport.connect()
+                    await send_file(transport, local, "/in", "x.jpg", resume=seed % 2 == 0)
+                    await transport.list_dir("/in")
+                finally:
+                    await transport.close()
+
+            with contextlib.suppress(StockupError):
+                asyncio.run(asyncio.wait_for(upload_and_list(), 15))
 
 
 class _Endless:
