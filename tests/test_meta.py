@@ -222,6 +222,20 @@ def test_import_understands_agency_csvs_and_reports_what_it_cannot_match(
     assert read_facts(two).metadata.title == "Two boats"
 
 
+def test_import_reads_cells_as_written_and_refuses_a_broken_csv(cli: Cli, tmp_path: Path) -> None:
+    """A line separator (U+2028, from a web page) inside a cell cut its row in
+    two; a cell past 128 KiB was an internal error (csv.Error)."""
+    photo_file = camera_photo(tmp_path / "one.jpg")
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("Filename,Description\none.jpg,Harbour\u2028at dawn\n", encoding="utf-8")
+    cli.ok("meta", "import", str(sheet), str(photo_file))
+    assert read_facts(photo_file).metadata.description == "Harbour\u2028at dawn"
+    sheet.write_text("Filename,Title\none.jpg," + "x" * 200_000 + "\n", encoding="utf-8")
+    refused = cli("meta", "import", str(sheet), str(photo_file))
+    assert refused.returncode == 2 and "Traceback" not in refused.output
+    assert f"{sheet}: not a CSV stockup can read (field larger than field limit" in refused.stderr
+
+
 def test_export_writes_each_agency_s_csv_neutralised(cli: Cli, tmp_path: Path) -> None:
     path = camera_photo(tmp_path / "=cmd.jpg")
     long_name = camera_photo(tmp_path / "a_file_name_longer_than_thirty_chars.jpg")

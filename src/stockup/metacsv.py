@@ -15,6 +15,7 @@ Formats, each as its agency documents it:
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,7 +140,13 @@ def read_import(path: Path) -> list[ImportRow]:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise UsageError(f"{path} is not UTF-8: save it as CSV UTF-8") from None
-    reader = csv.DictReader(text.splitlines())
+    try:
+        return _import_rows(path, csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as exc:  # a NUL, a cell past 128 KiB ...
+        raise UsageError(f"{path}: not a CSV stockup can read ({exc})") from None
+
+
+def _import_rows(path: Path, reader: csv.DictReader[str]) -> list[ImportRow]:
     found = {h.strip().casefold(): h for h in reader.fieldnames or []}
     column = {
         field: next((found[n] for n in names if n in found), None)
