@@ -370,6 +370,24 @@ def test_an_edit_read_before_another_edit_changes_nothing(tmp_path: Path) -> Non
     assert not list(tmp_path.glob(".*stockup-edit*"))
 
 
+def test_copies_left_by_a_killed_write_are_removed_by_the_next(tmp_path: Path) -> None:
+    """Each write has a copy of its own, so a copy left by a kill -9 is not
+    overwritten by the next write: one untouched for an hour is removed then.
+    A recent one may be another write's, and another file's are not this
+    write's to remove."""
+    path = camera_photo(tmp_path / "photo.jpg")
+    stale = tmp_path / ".photo.stockup-edit-k1ll3d.jpg"
+    recent = tmp_path / ".photo.stockup-edit-w0rk1n.jpg"
+    other = tmp_path / ".other.stockup-edit-k1ll3d.jpg"
+    for copy in (stale, recent, other):
+        copy.write_bytes(path.read_bytes())
+    two_hours_ago = time.time() - 7200
+    for copy in (stale, other):
+        os.utime(copy, (two_hours_ago, two_hours_ago))
+    assert write(plan_edit(path, Edit(title="Harbour"))).written
+    assert sorted(p.name for p in tmp_path.glob(".*")) == [other.name, recent.name]
+
+
 def test_kill_9_during_a_write_leaves_the_old_file_or_the_new(tmp_path: Path) -> None:
     """A 100 MB TIFF, killed at several moments of a write: it is always whole."""
     big = tmp_path / "big.tif"

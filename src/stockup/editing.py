@@ -19,11 +19,14 @@ twice, the web UI beside the CLI) never mix, nor undo each other unseen.
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
+import time
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -51,6 +54,7 @@ IPTC_UTF8 = "\x1b%G"
 """ISO 2022 escape that declares IPTC IIM text UTF-8 (CodedCharacterSet)."""
 EDIT_SUFFIX = ".stockup-edit"
 COPY_BLOCK = 1024 * 1024
+STALE_COPY_SECONDS = 3600
 
 
 log = logging.getLogger(__name__)
@@ -287,14 +291,14 @@ def _copy_beside(path: Path, seen: FileIdentity | None) -> Path:
     """A hidden copy of the file in the same folder (so the rename over the
     original is atomic), with a name of its own: a second write of the same
     file at once gets another copy, never this one half-overwritten."""
+    # The suffix stays last: the copy must read back as the same kind of file.
+    # The name is UTF-8 even when the file's is not: exiv2 takes its path as
+    # UTF-8 text.
+    prefix = f".{storable(path.stem)}{EDIT_SUFFIX}-"
+    _remove_stale_copies(path.parent, prefix, path.suffix)
     with path.open("rb") as source:
         _still_the_same(path, seen, os.fstat(source.fileno()))
-        # The suffix stays last: the copy must read back as the same kind of file.
-        # The copy's name in UTF-8 even when the file's is not: exiv2 takes
-        # its path as UTF-8 text.
-        handle, name = tempfile.mkstemp(
-            prefix=f".{storable(path.stem)}{EDIT_SUFFIX}-", suffix=path.suffix, dir=path.parent
-        )
+        handle, name = tempfile.mkstemp(prefix=prefix, suffix=path.suffix, dir=path.parent)
         temporary = Path(name)
         try:
             with os.fdopen(handle, "wb") as copy:
@@ -304,6 +308,18 @@ def _copy_beside(path: Path, seen: FileIdentity | None) -> Path:
             temporary.unlink()
             raise
     return temporary
+
+
+def _remove_stale_copies(folder: Path, prefix: str, suffix: str) -> None:
+    """Copies of this file left by a write that was killed (each a whole copy
+    of the file). One untouched for STALE_COPY_SECONDS is no write's any more:
+    a write changes its copy within seconds."""
+    cutoff = time.time() - STALE_COPY_SECONDS
+    for copy in folder.glob(f"{glob.escape(prefix)}*{glob.escape(suffix)}"):
+        with contextlib.suppress(OSError):
+            status = copy.lstat()
+            if stat.S_ISREG(status.st_mode) and status.st_mtime < cutoff:
+                copy.unlink()
 
 
 def _still_the_same(
