@@ -78,6 +78,11 @@ def test_a_name_that_is_not_utf8_fails_alone(
     written = cli.ok("meta", "set", str(odd), "--title", "Café", env=strict)
     assert f"changed  {shown}" in written.stdout
     assert read_facts(odd).metadata.title == "Café"
+    folder = tmp_path / os.fsdecode(b"d\xe9cor")
+    folder.mkdir()
+    inside = photo(folder / "inside.jpg", 40, 30)
+    refused = cli("meta", "set", str(inside), "--title", "Décor", env=strict)
+    assert "exiv2 cannot open a file in a folder whose name is not UTF-8" in refused.stdout
     csv_file = tmp_path / "adobe.csv"
     exported = cli.ok("meta", "export", "--format", "adobestock", str(odd), "-o", str(csv_file),
                       env=strict)  # fmt: skip

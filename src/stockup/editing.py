@@ -343,13 +343,12 @@ def _write_exiv2(path: Path, meta: Metadata, change: Change, *, iptc: bool) -> N
     def alt(value: str | None) -> dict[str, str] | None:
         return {'lang="x-default"': value} if value else None
 
-    try:
-        image_path = str(path).encode("utf-8").decode("utf-8")
-    except UnicodeEncodeError:
+    image_path = str(path)
+    if storable(image_path) != image_path:  # exiv2 takes its path as UTF-8 text
         raise MetadataError(
             f"{change.path.name}: exiv2 cannot open a file in a folder whose name is not UTF-8; "
             "rename the folder"
-        ) from None
+        )
     try:
         with pyexiv2.Image(image_path) as image:
             xmp: dict[str, Any] = {
