@@ -334,6 +334,22 @@ def test_two_edits_of_one_file_at_once_never_share_a_copy(
     assert not list(tmp_path.glob(".*stockup-edit*"))
 
 
+def test_exiv2_s_warnings_stay_out_of_the_output(cli: Cli, tmp_path: Path) -> None:
+    """A camera's EXIF entry of a type exiv2 does not know: it printed
+    "[warn] Directory Image, entry 0x010f has unknown Exif (TIFF) type 0" on
+    stdout, among stockup's own lines (and into any JSON there)."""
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Canon", "EOS R5"
+    data = bytearray(exif.tobytes())
+    first_entry = 6 + 8 + 2  # "Exif\0\0", the TIFF header, the entry count
+    data[first_entry + 2 : first_entry + 4] = b"\x00\x00"  # its type: 0
+    path = tmp_path / "odd.jpg"
+    Image.linear_gradient("L").convert("RGB").save(path, exif=bytes(data))
+    result = cli.ok("meta", "set", str(path), "--title", "Harbour")
+    assert result.stderr == "" and "[warn]" not in result.stdout
+    assert result.stdout.splitlines()[0] == "changed  odd.jpg: title 'Harbour'"
+
+
 def test_a_bug_writing_one_file_fails_that_file_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -337,6 +337,11 @@ def _still_the_same(
 def _write_exiv2(path: Path, meta: Metadata, change: Change, *, iptc: bool) -> None:
     import pyexiv2  # exiv2's C++ library: loaded only when writing
 
+    # pyexiv2 prints exiv2's warnings on stdout ("[warn] Directory Image,
+    # entry 0x010f has unknown Exif (TIFF) type 0"), among stockup's own
+    # output and into its JSON. Its errors still arrive as RuntimeError.
+    pyexiv2.set_log_level(4)
+
     # An empty value is written as None, which pyexiv2 takes for "delete the
     # field": an empty string would leave an empty field behind, which some
     # readers take for a value (Pillow reads an empty IPTC field as None).
