@@ -193,6 +193,19 @@ def test_a_character_metadata_cannot_carry_is_named(cli: Cli, tmp_path: Path) ->
     assert read_facts(path).metadata.title == "Two\nlines\tand a tab"
 
 
+def test_a_title_past_iptc_s_64_characters_is_not_a_disagreement(cli: Cli, tmp_path: Path) -> None:
+    """stockup cuts what it writes into IPTC at IIM's 64 characters: 'meta
+    show' then said its own title and keyword "differ between sources"."""
+    path = camera_photo(tmp_path / "photo.jpg")
+    title = "Fishing boats in the harbour at dawn, gulls overhead and nets on the quay"
+    cli.ok("meta", "set", str(path), "--title", title, "--keywords", "a" * 70 + ", harbour")
+    assert exiftool_reads(path)["ObjectName"] == title[:64]
+    shown = cli.ok("meta", "show", str(path))
+    assert "differ" not in shown.stdout and f"title: {title}" in shown.stdout
+    tag(path, title="Another title", iptc=True)
+    assert "title differ between sources" in cli.ok("meta", "show", str(path)).stdout
+
+
 def test_import_understands_agency_csvs_and_reports_what_it_cannot_match(
     cli: Cli, tmp_path: Path
 ) -> None:

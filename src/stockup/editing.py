@@ -29,7 +29,7 @@ import tempfile
 import time
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,9 @@ EXIV2_FORMATS = ("jpeg", "tiff", "png", "eps")
 IPTC_FORMATS = ("jpeg", "tiff")
 EXIFTOOL_FORMATS = ("mp4", "mov")
 EDITABLE_FORMATS = (*EXIV2_FORMATS, *EXIFTOOL_FORMATS)
+IPTC_TEXT_LIMIT = 64
+"""IPTC IIM's ObjectName (the title) and each Keywords entry hold at most 64
+characters: stockup writes longer ones cut there (XMP keeps them whole)."""
 IPTC_UTF8 = "\x1b%G"
 """ISO 2022 escape that declares IPTC IIM text UTF-8 (CodedCharacterSet)."""
 EDIT_SUFFIX = ".stockup-edit"
@@ -215,6 +218,15 @@ def plan_edit(path: Path, edit: Edit, *, force: bool = False) -> Change:
     return change
 
 
+def as_iptc(meta: Metadata) -> Metadata:
+    """The values as IPTC IIM holds them when stockup writes them."""
+    return replace(
+        meta,
+        title=meta.title[:IPTC_TEXT_LIMIT] if meta.title else meta.title,
+        keywords=[k[:IPTC_TEXT_LIMIT] for k in meta.keywords],
+    )
+
+
 def _unwritable(meta: Metadata) -> str | None:
     """Which field holds a character XMP cannot carry, and which: XML 1.0 has
     no control characters but tab and line breaks (exiv2 drops DEL too), and
@@ -367,12 +379,13 @@ def _write_exiv2(path: Path, meta: Metadata, change: Change, *, iptc: bool) -> N
                 xmp["Xmp.iptcExt.AISystemUsed"] = change.ai_tool
             image.modify_xmp(xmp)
             if iptc:
+                cut = as_iptc(meta)
                 image.modify_iptc(
                     {
                         "Iptc.Envelope.CharacterSet": IPTC_UTF8,
-                        "Iptc.Application2.ObjectName": (meta.title or "")[:64] or None,
-                        "Iptc.Application2.Caption": meta.description or None,
-                        "Iptc.Application2.Keywords": [k[:64] for k in meta.keywords] or None,
+                        "Iptc.Application2.ObjectName": cut.title or None,
+                        "Iptc.Application2.Caption": cut.description or None,
+                        "Iptc.Application2.Keywords": cut.keywords or None,
                     }
                 )
     except RuntimeError as exc:  # exiv2 reports a file it cannot parse or write so

@@ -16,7 +16,15 @@ from stockup.checks.metadata import Metadata
 from stockup.cli import output
 from stockup.cli.commands import summary
 from stockup.collect import collect_files
-from stockup.editing import Change, Edit, plan_edit, split_keywords, with_partners, write
+from stockup.editing import (
+    Change,
+    Edit,
+    as_iptc,
+    plan_edit,
+    split_keywords,
+    with_partners,
+    write,
+)
 from stockup.errors import ExitCode, UsageError
 from stockup.fsutil import atomic_write
 from stockup.metacsv import FORMATS, export_csv, read_import
@@ -92,7 +100,7 @@ def run_show(args: argparse.Namespace) -> int:
         found = {
             name: m for name, m in facts.sources.items() if m.title or m.description or m.keywords
         }
-        disagree = _disagreements(list(found.values()))
+        disagree = _disagreements(found)
         report.append({
             "file": str(path),
             **_describe(facts.metadata),
@@ -121,10 +129,13 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _disagreements(sources: list[Metadata]) -> list[str]:
+def _disagreements(sources: dict[str, Metadata]) -> list[str]:
+    # Beside IPTC, values are compared as IPTC holds them: a title or keyword
+    # cut at IPTC's 64 characters (as stockup writes it) is the same value.
+    compared = [as_iptc(m) for m in sources.values()] if "IPTC" in sources else sources.values()
     fields = []
     for field in ("title", "description", "keywords"):
-        values = {repr(getattr(m, field)) for m in sources if getattr(m, field)}
+        values = {repr(getattr(m, field)) for m in compared if getattr(m, field)}
         if len(values) > 1:
             fields.append(field)
     return fields
