@@ -197,6 +197,31 @@ def test_damaged_vault_and_config_errors(cli: Cli, home: Path) -> None:
         assert_one_line_error(cli("account", "list"), 2, "cannot read config")
 
 
+@pytest.mark.parametrize(
+    "setting,error",
+    [
+        ('port = "22"', "account 'adobe' in config: port: Expected `int`, got `str`"),
+        ('rename = "no"', "account 'adobe' in config: rename: Expected `bool`, got `str`"),
+        ("remote_dir = 5", "account 'adobe' in config: remote_dir: Expected `str`, got `int`"),
+        ("passive = 1", "account 'adobe' in config: passive: Expected `bool`, got `int`"),
+    ],
+)
+def test_a_hand_edited_setting_of_the_wrong_type_is_named(
+    cli: Cli, home: Path, setting: str, error: str
+) -> None:
+    """Before, 'rename = "no"' was taken for yes (a non-empty string),
+    'remote_dir = 5' ended an upload in an internal error, and 'port = "22"'
+    read "incomplete settings"."""
+    cli.ok("init")
+    add_sftp(cli)
+    config = home / "config.toml"
+    key = setting.split(" = ")[0]
+    kept = [line for line in config.read_text().splitlines() if not line.startswith(f"{key} =")]
+    at = kept.index("[accounts.adobe]") + 1
+    config.write_text("\n".join([*kept[:at], setting, *kept[at:]]) + "\n")
+    assert_one_line_error(cli("account", "show", "adobe"), 2, error)
+
+
 def test_missing_vault_and_account(cli: Cli) -> None:
     assert_one_line_error(cli("account", "remove", "x"), 3, "run `stockup init` first")
     assert_one_line_error(cli("account", "show", "x"), 2, "no account named 'x'")

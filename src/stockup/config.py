@@ -171,10 +171,16 @@ class Account:
         if not isinstance(data, dict) or not set(data) <= known:
             extra = set(data) - known if isinstance(data, dict) else set()
             raise ConfigError(f"account {name!r}: unknown settings {sorted(extra)} in config")
+        import msgspec  # checks each setting's type: a hand-edited 'port = "22"' or 'rename = "no"'
+
         try:
-            return cls(name=name, **data)
-        except TypeError as exc:
-            raise ConfigError(f"account {name!r}: incomplete settings in config ({exc})") from None
+            return msgspec.convert({**data, "name": name}, cls)
+        except msgspec.ValidationError as exc:
+            problem, _, where = str(exc).partition(" - at `$.")
+            setting = where.rstrip("`").replace("[...]", "")
+            raise ConfigError(
+                f"account {name!r} in config: {setting + ': ' if setting else ''}{problem}"
+            ) from None
 
 
 @dataclass
