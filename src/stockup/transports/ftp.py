@@ -33,7 +33,7 @@ from stockup.errors import (
     TransferTimeout,
     TransportError,
 )
-from stockup.proxy import Proxy, dial
+from stockup.proxy import Proxy, dial, send_at_once
 from stockup.transports import tls
 from stockup.transports.base import (
     ConnectionInfo,
@@ -125,8 +125,9 @@ class _FtpTweaks(ftplib.FTP):
     def ntransfercmd(
         self, cmd: str, rest: int | str | None = None
     ) -> tuple[socket.socket, int | None]:
-        if not self.passiveserver:
-            return ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if not self.passiveserver:  # active: the server connected to us
+            conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+            return send_at_once(conn), size
         # ftplib dials passive data connections itself: the same steps as
         # ftplib.FTP.ntransfercmd, with stockup's dialer (so through the proxy).
         host, port = self.makepasv()
