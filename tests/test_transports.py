@@ -502,10 +502,12 @@ def test_every_ftp_connection_sends_each_write_at_once(
     kind: str, passive: bool, start_server: ServerFactory, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    """Nagle's algorithm held a write back until the one before it was
-    acknowledged: commands written together (USER with PASS, SIZE with RNFR)
-    left a round trip apart far away, and each TLS record's tail waited for
-    an ACK (half of stockup's kernel time on 40 x 8 MB). Every write of the
+    """Nagle's algorithm holds a write back until the one before it is
+    acknowledged: of commands written together (USER with PASS, SIZE with
+    RNFR) the second would leave a round trip later far away, and each TLS
+    record's tail waited for an ACK (half of stockup's kernel time on
+    40 x 8 MB). The delay proxy acknowledges on loopback at once, so no
+    count of round trips can show it here. Every write of the
     client, on control and data connections, passive and active, TLS or
     not, goes out on a socket with TCP_NODELAY. (pyftpdlib, in this
     process, writes with send(), not sendall().)"""

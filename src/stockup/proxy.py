@@ -174,12 +174,13 @@ def send_at_once(sock: socket.socket) -> socket.socket:
     connections and Go for every one (rclone).
 
     With it on, a small write waits until everything sent before it is
-    acknowledged. FTP commands written together (USER with PASS, SIZE with
-    RNFR, RNTO with the next file's EPSV) then left a round trip apart, and
-    the short tail of every TLS record on a data connection waited for an
-    ACK: on 40 x 8 MB over loopback FTPS that was half of stockup's kernel
-    time (docs/benchmarks.md). stockup writes whole commands and whole
-    blocks, so nothing is gained by holding them back.
+    acknowledged. Of FTP commands written together (USER with PASS, SIZE
+    with RNFR, RNTO with the next file's EPSV) the second would leave a
+    round trip after the first far away, and the short tail of every TLS
+    record on a data connection waited for an ACK: on 40 x 8 MB over
+    loopback FTPS that was half of stockup's kernel time
+    (docs/benchmarks.md). stockup writes whole commands and whole blocks,
+    so nothing is gained by holding them back.
     """
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock

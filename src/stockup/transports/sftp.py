@@ -105,7 +105,7 @@ def _without_empty_ignore_packets(conn: asyncssh.SSHClientConnection) -> None:
     the packets asyncssh builds, encrypts and sends: 11,000 of them for
     40 x 8 MB, some 10 % of the run (docs/benchmarks.md). asyncssh has no
     option for it, so this one connection's ``send_packet`` is wrapped; the
-    packet it drops carries no data, and OpenSSH never sends it either.
+    packet it drops carries no data, and the server discards it unread.
     """
     if "cbc" in str(conn.get_extra_info("send_cipher")):
         return
