@@ -251,12 +251,12 @@ class _ExplicitFTPS(_FtpTweaks, ftplib.FTP_TLS):
     _prot_p: bool
     """ftplib's record of PROT P: data connections use TLS."""
     _session: ssl.SSLSession | None = None
-    """The control connection's TLS session, which every data connection resumes."""
+    """The control connection's TLS session, which every data connection
+    resumes (one client object per connection: FtpTransport._connect)."""
 
     def auth(self) -> str:
         reply = super().auth()
         self._read_replies(_control(self))  # ftplib made a new reader for the TLS socket
-        self._session = None
         return reply
 
     def ntransfercmd(
