@@ -74,3 +74,35 @@ def test_a_command_imports_nothing_heavy_it_does_not_use(argv: tuple[str, ...]) 
     commands = {m.rpartition(".")[2] for m in modules if m.startswith("stockup.cli.commands.")}
     own = {COMMANDS[argv[0]].module, "_shared"} | ({"upload"} if argv[0] == "watch" else set())
     assert commands <= own
+
+
+GC_PROBE = """
+import gc, sys
+from stockup.cli import app
+
+build_parser = app.build_parser
+while_loading = []
+
+def counting_build_parser(argv=None):
+    before = sum(generation["collections"] for generation in gc.get_stats())
+    parser = build_parser(argv)
+    while_loading.append(sum(g["collections"] for g in gc.get_stats()) - before)
+    return parser
+
+app.build_parser = counting_build_parser
+code = app.main(sys.argv[1:])
+print("GC", code, while_loading[0], gc.isenabled(), len(gc.get_objects()), gc.get_freeze_count())
+"""
+
+
+def test_the_collector_leaves_alone_what_the_process_keeps() -> None:
+    """No collection while the command loads (about 45,000 objects that live
+    as long as the process), the collector on while it runs, and at exit
+    everything frozen, so the interpreter's last collection walks nothing."""
+    out = subprocess.run(
+        [sys.executable, "-c", GC_PROBE, "agencies"], capture_output=True, text=True, check=True
+    ).stdout
+    line = next(line for line in out.splitlines() if line.startswith("GC "))
+    code, collections, enabled, tracked, frozen = line.split()[1:]
+    assert (code, collections, enabled) == ("0", "0", "True")
+    assert int(tracked) < 100 < 10_000 < int(frozen)
