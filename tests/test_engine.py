@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import io
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,10 +41,11 @@ from stockup.errors import (
     QuotaExceeded,
     TemporaryServerError,
 )
-from stockup.journal import Journal
+from stockup.journal import Journal, file_sha256
 from stockup.planning import Plan, plan_upload
 from stockup.results import FileResult, Status, Summary
 from stockup.secret import Secret
+from stockup.transports.base import ConnectionInfo
 from tests.support.files import make_file
 from tests.support.memory import MemoryServer, MemoryTransport, factory
 
@@ -342,6 +344,31 @@ def solo(tmp_path: Path) -> Iterator[Rig]:
     made = Rig(tmp_path / "solo", "one")
     yield made
     made.close()
+
+
+def test_the_first_login_and_the_first_hash_overlap(
+    solo: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The largest file goes first, and its hash (seconds for a video on a
+    slow disk) must not hold back the login: the hash waits here until a
+    connection is being opened, or gives up after 5 s."""
+    solo.file("video.mov", 300_000)
+    logging_in = threading.Event()
+    waited: list[bool] = []
+    real_connect = MemoryTransport.connect
+
+    def slow_hash(path: Path) -> tuple[int, int, str]:
+        waited.append(logging_in.wait(5))
+        return file_sha256(path)
+
+    async def connect(self: MemoryTransport) -> ConnectionInfo:
+        logging_in.set()
+        return await real_connect(self)
+
+    monkeypatch.setattr("stockup.engine.file_sha256", slow_hash)
+    monkeypatch.setattr(MemoryTransport, "connect", connect)
+    assert solo.by_file(solo.run(), "one")["video.mov"].status == Status.UPLOADED
+    assert waited == [True]
 
 
 def test_a_file_edited_between_attempts_is_sent_again_whole(
