@@ -15,6 +15,7 @@ import functools
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterable
 
 
@@ -34,6 +35,8 @@ class FaultProxy:
         over all connections: the round trips it waited for (with a delay set,
         bytes a client sends without waiting cannot be split by a reply)."""
         self._server_spoke = True
+        self._open = 0
+        """Connections carried now: not yet ended both ways."""
         self.stall_after_bytes: int | None = None
         self.stall_seconds = 0.0
         self.stalls_left = 0
@@ -68,6 +71,17 @@ class FaultProxy:
         self.stall_seconds = seconds
         self.stalls_left = times
         self.stall_ports = set(ports) if ports is not None else None
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until every connection has ended both ways. With a delay set,
+        what a client wrote just before it exited (QUIT) is still on its way
+        when the client is gone: a counter read sooner misses it, and the next
+        run's count gets it."""
+        deadline = time.monotonic() + timeout
+        while self._open:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self._open} proxied connection(s) still open")
+            time.sleep(0.01)
 
     def __enter__(self) -> FaultProxy:
         self._thread.start()
@@ -108,6 +122,15 @@ class FaultProxy:
         return self.cut_after_bytes
 
     async def _handle(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int
+    ) -> None:
+        self._open += 1
+        try:
+            await self._carry(reader, writer, port)
+        finally:
+            self._open -= 1
+
+    async def _carry(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int
     ) -> None:
         try:
