@@ -207,6 +207,9 @@ def test_a_server_taking_fewer_connections_gets_every_file_over_those(
     assert rig.landed("one") == {f.name: f.read_bytes() for f in files}
     one = rig.by_file(summary, "one")
     assert all(r.attempts == 1 for r in one.values())
+    # Nor in the journal: a file given back by a refused connection was not tried.
+    recorded = [rig.journal.get("one", f"in/{f.name}") for f in files]
+    assert all(t is not None and t.attempts == 1 for t in recorded), recorded
     assert server.most_open == 2
     # A refused connection is not tried again: no failed logins piling up.
     assert server.log.count(("connect", "")) == 4
